@@ -1,0 +1,266 @@
+#include "runtime/runtime.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#ifdef NSA_WITH_GPU
+#include "gpu/check.h"
+#endif
+
+namespace nsa {
+
+namespace {
+bool forced_cpu() {
+  const char* v = std::getenv("NSA_DEVICE");
+  return v != nullptr && std::strcmp(v, "cpu") == 0;
+}
+[[noreturn]] void no_gpu(const char* what) {
+  throw NsaError(ErrorCode::Unsupported, std::string(what) + ": no GPU backend (" + backend_info().reason + ")");
+}
+}  // namespace
+
+const BackendInfo& backend_info() {
+  static const BackendInfo info = [] {
+    BackendInfo b;
+#ifdef NSA_WITH_GPU
+    b.compiled_with_gpu = true;
+    gpuRuntimeGetVersion(&b.runtime_version);
+    gpuDriverGetVersion(&b.driver_version);
+    if (forced_cpu()) {
+      b.backend = "cpu";
+      b.reason = "NSA_DEVICE=cpu";
+      return b;
+    }
+    int n = 0;
+    gpuError_t err = gpuGetDeviceCount(&n);
+    if (err != gpuSuccess || n == 0) {
+      gpuGetLastError();  // clear the sticky-free error so later calls start clean
+      b.backend = "cpu";
+      if (err == gpuErrorInsufficientDriver) {
+        b.reason = std::string(gpuGetErrorName(err)) + ": no " NSA_GPU_VENDOR " driver, or one older than the runtime";
+      } else if (err == gpuErrorNoDevice || n == 0) {
+        b.reason = std::string(err == gpuSuccess ? "no device" : gpuGetErrorName(err)) + ": driver present but no GPU visible";
+      } else {
+        b.reason = std::string(gpuGetErrorName(err)) + ": " + gpuGetErrorString(err);
+      }
+      return b;
+    }
+    b.backend = NSA_GPU_VENDOR;
+    b.device_count = n;
+    b.reason = std::to_string(n) + " device(s) found";
+#else
+    b.backend = "cpu";
+    b.reason = "built without GPU support (NSA_GPU=off or no GPU compiler at build time)";
+    (void)forced_cpu;
+#endif
+    return b;
+  }();
+  return info;
+}
+
+bool gpu_available() { return backend_info().backend != "cpu"; }
+
+void require_gpu_device(int device, const char* what) {
+  if (!gpu_available()) no_gpu(what);
+  if (device < 0 || device >= backend_info().device_count) {
+    fail(ErrorCode::Device, std::string(what) + ": device", device_str(device),
+         "one of cuda:0..cuda:" + std::to_string(backend_info().device_count - 1));
+  }
+}
+
+#ifdef NSA_WITH_GPU
+
+static gpuStream_t S(StreamHandle h) { return reinterpret_cast<gpuStream_t>(h); }
+static gpuEvent_t E(StreamHandle h) { return reinterpret_cast<gpuEvent_t>(h); }
+
+DeviceInfo device_info(int device) {
+  require_gpu_device(device, "devices()");
+  gpuDeviceProp_t p;
+  NSA_GPU_CHECK(gpuGetDeviceProperties(&p, device));
+  DeviceInfo d;
+  d.index = device;
+  d.name = p.name;
+  d.cc_major = p.major;
+  d.cc_minor = p.minor;
+  d.sm_count = p.multiProcessorCount;
+  d.l2_bytes = p.l2CacheSize;
+  d.shared_mem_per_block_optin = static_cast<int>(p.sharedMemPerBlockOptin);
+  d.warp_size = p.warpSize;
+#if defined(NSA_WITH_HIP)
+  d.arch_name = p.gcnArchName;
+#else
+  d.arch_name = "sm_" + std::to_string(p.major) + std::to_string(p.minor);
+#endif
+  set_device(device);
+  NSA_GPU_CHECK(gpuMemGetInfo(&d.free_memory, &d.total_memory));
+  return d;
+}
+
+void set_device(int device) { NSA_GPU_CHECK(gpuSetDevice(device)); }
+
+int sm_count(int device) {
+  require_gpu_device(device, "sm_count");
+  static std::mutex mu;
+  static std::vector<int> counts;
+  std::lock_guard<std::mutex> lock(mu);
+  if (counts.empty()) counts.assign(backend_info().device_count, 0);
+  if (counts[device] == 0) {
+    gpuDeviceProp_t p;
+    NSA_GPU_CHECK(gpuGetDeviceProperties(&p, device));
+    counts[device] = p.multiProcessorCount;
+  }
+  return counts[device];
+}
+
+StreamHandle default_stream(int device) {
+  require_gpu_device(device, "default stream");
+  static std::mutex mu;
+  static std::vector<StreamHandle> streams;
+  std::lock_guard<std::mutex> lock(mu);
+  if (streams.empty()) streams.assign(backend_info().device_count, 0);
+  if (streams[device] == 0) streams[device] = stream_create(device);  // lives for the process
+  return streams[device];
+}
+
+StreamHandle resolve_stream(StreamHandle s, int device) { return s != 0 ? s : default_stream(device); }
+
+StreamHandle stream_create(int device) {
+  set_device(device);
+  gpuStream_t s;
+  NSA_GPU_CHECK(gpuStreamCreateWithFlags(&s, gpuStreamNonBlocking));
+  return reinterpret_cast<StreamHandle>(s);
+}
+void stream_destroy(StreamHandle s, int device) {
+  set_device(device);
+  NSA_GPU_CHECK(gpuStreamDestroy(S(s)));
+}
+void stream_synchronize(StreamHandle s) { NSA_GPU_CHECK(gpuStreamSynchronize(S(s))); }
+bool stream_is_capturing(StreamHandle s) {
+  gpuStreamCaptureStatus st;
+  NSA_GPU_CHECK(gpuStreamIsCapturing(S(s), &st));
+  return st != gpuStreamCaptureStatusNone;
+}
+
+StreamHandle event_create(int device) {
+  set_device(device);
+  gpuEvent_t e;
+  NSA_GPU_CHECK(gpuEventCreate(&e));
+  return reinterpret_cast<StreamHandle>(e);
+}
+void event_destroy(StreamHandle e) { NSA_GPU_CHECK(gpuEventDestroy(E(e))); }
+void event_record(StreamHandle e, StreamHandle s) { NSA_GPU_CHECK(gpuEventRecord(E(e), S(s))); }
+void event_synchronize(StreamHandle e) { NSA_GPU_CHECK(gpuEventSynchronize(E(e))); }
+float event_elapsed_ms(StreamHandle a, StreamHandle b) {
+  float ms = 0;
+  NSA_GPU_CHECK(gpuEventElapsedTime(&ms, E(a), E(b)));
+  return ms;
+}
+void stream_wait_event(StreamHandle s, StreamHandle e) { NSA_GPU_CHECK(gpuStreamWaitEvent(S(s), E(e), 0)); }
+
+void graph_begin_capture(StreamHandle s) { NSA_GPU_CHECK(gpuStreamBeginCapture(S(s), gpuStreamCaptureModeThreadLocal)); }
+StreamHandle graph_end_capture(StreamHandle s) {
+  gpuGraph_t g = nullptr;
+  NSA_GPU_CHECK(gpuStreamEndCapture(S(s), &g));
+  gpuGraphExec_t exec = nullptr;
+  gpuError_t err = gpuGraphInstantiate(&exec, g);
+  gpuGraphDestroy(g);
+  NSA_GPU_CHECK(err);
+  return reinterpret_cast<StreamHandle>(exec);
+}
+void graph_launch(StreamHandle exec, StreamHandle s) {
+  NSA_GPU_CHECK(gpuGraphLaunch(reinterpret_cast<gpuGraphExec_t>(exec), S(s)));
+}
+void graph_destroy(StreamHandle exec) { NSA_GPU_CHECK(gpuGraphExecDestroy(reinterpret_cast<gpuGraphExec_t>(exec))); }
+
+void* device_alloc(size_t bytes, int device, StreamHandle s) {
+  require_gpu_device(device, "device allocation");
+  set_device(device);
+  void* p = nullptr;
+  // Stream-ordered pool allocator: reuse without a device sync; 0 bytes still gets a unique pointer.
+  NSA_GPU_CHECK(gpuMallocAsync(&p, bytes == 0 ? 1 : bytes, S(resolve_stream(s, device))));
+  return p;
+}
+void device_free(void* p, int device, StreamHandle s) {
+  set_device(device);
+  NSA_GPU_CHECK(gpuFreeAsync(p, S(resolve_stream(s, device))));
+}
+
+void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size_t bytes, StreamHandle s) {
+  if (bytes == 0) return;
+  if (dst_device < 0 && src_device < 0) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+  const int dev = dst_device >= 0 ? dst_device : src_device;
+  set_device(dev);
+  gpuStream_t st = S(resolve_stream(s, dev));
+  NSA_GPU_CHECK(gpuMemcpyAsync(dst, src, bytes, gpuMemcpyDefault, st));
+  // Pageable host memory: the host buffer must be complete (D2H) or reusable (H2D) on return.
+  if (dst_device < 0 || src_device < 0) NSA_GPU_CHECK(gpuStreamSynchronize(st));
+}
+
+void copy_2d(void* dst, size_t dpitch, int dst_device, const void* src, size_t spitch, int src_device, size_t width_bytes,
+             size_t rows, StreamHandle s) {
+  if (width_bytes == 0 || rows == 0) return;
+  if (dst_device < 0 && src_device < 0) {
+    for (size_t r = 0; r < rows; ++r)
+      std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width_bytes);
+    return;
+  }
+  const int dev = dst_device >= 0 ? dst_device : src_device;
+  set_device(dev);
+  gpuStream_t st = S(resolve_stream(s, dev));
+  NSA_GPU_CHECK(gpuMemcpy2DAsync(dst, dpitch, src, spitch, width_bytes, rows, gpuMemcpyDefault, st));
+  if (dst_device < 0 || src_device < 0) NSA_GPU_CHECK(gpuStreamSynchronize(st));
+}
+
+void memset_bytes(void* dst, int device, int value, size_t bytes, StreamHandle s) {
+  if (bytes == 0) return;
+  if (device < 0) {
+    std::memset(dst, value, bytes);
+    return;
+  }
+  set_device(device);
+  NSA_GPU_CHECK(gpuMemsetAsync(dst, value, bytes, S(resolve_stream(s, device))));
+}
+
+#else  // CPU-only build
+
+DeviceInfo device_info(int) { no_gpu("devices()"); }
+void set_device(int) { no_gpu("setDevice"); }
+int sm_count(int) { no_gpu("sm_count"); }
+StreamHandle default_stream(int) { no_gpu("stream"); }
+StreamHandle resolve_stream(StreamHandle s, int) { return s; }
+StreamHandle stream_create(int) { no_gpu("Stream"); }
+void stream_destroy(StreamHandle, int) {}
+void stream_synchronize(StreamHandle) {}
+bool stream_is_capturing(StreamHandle) { return false; }
+StreamHandle event_create(int) { no_gpu("Event"); }
+void event_destroy(StreamHandle) {}
+void event_record(StreamHandle, StreamHandle) { no_gpu("Event"); }
+void event_synchronize(StreamHandle) {}
+float event_elapsed_ms(StreamHandle, StreamHandle) { no_gpu("Event"); }
+void stream_wait_event(StreamHandle, StreamHandle) { no_gpu("Event"); }
+void graph_begin_capture(StreamHandle) { no_gpu("captureGraph"); }
+StreamHandle graph_end_capture(StreamHandle) { no_gpu("captureGraph"); }
+void graph_launch(StreamHandle, StreamHandle) { no_gpu("Graph"); }
+void graph_destroy(StreamHandle) {}
+void* device_alloc(size_t, int, StreamHandle) { no_gpu("device allocation"); }
+void device_free(void*, int, StreamHandle) {}
+void copy_bytes(void* dst, int, const void* src, int, size_t bytes, StreamHandle) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
+void copy_2d(void* dst, size_t dpitch, int, const void* src, size_t spitch, int, size_t width_bytes, size_t rows,
+             StreamHandle) {
+  for (size_t r = 0; r < rows; ++r)
+    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width_bytes);
+}
+void memset_bytes(void* dst, int, int value, size_t bytes, StreamHandle) {
+  if (bytes) std::memset(dst, value, bytes);
+}
+
+#endif
+
+}  // namespace nsa

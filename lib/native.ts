@@ -1,0 +1,110 @@
+/**
+ * Loads the addon: `NSA_ADDON_PATH` (an explicit .node file) first, else node-gyp-build's search
+ * (build/Release for developers, then prebuilds/<platform>-<arch>/). Typed surface of csrc/binding.
+ */
+import * as path from 'node:path';
+import { NsaError } from './errors';
+
+/** A tensor as the native side reads it (csrc/binding/js.cc `tensor`). */
+export interface NativeTensor {
+  s: ArrayBuffer | NativeDeviceBuffer;
+  o: number; // byte offset
+  d: number; // dtype code
+  sh: number[];
+  st: number[];
+}
+
+export interface NativeDeviceBuffer {
+  readonly bytes: number;
+  readonly device: number;
+  readonly address: number;
+  dispose(stream?: number): void;
+}
+
+export interface NativeBackend {
+  backend: 'cuda' | 'hip' | 'cpu';
+  reason: string;
+  deviceCount: number;
+  driverVersion: number;
+  runtimeVersion: number;
+  compiledWithGpu: boolean;
+}
+
+export interface NativeDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  arch: string;
+  smCount: number;
+  totalMemory: number;
+  freeMemory: number;
+  l2Bytes: number;
+  sharedMemPerBlockOptin: number;
+  warpSize: number;
+}
+
+export interface NativeMetadataCopyPlan {
+  readonly numDsts: number;
+  run(bs: number, rows: number, width: number, s: number, realWidth: number, metaLen: number, strategy: number, stream: number): number;
+  sourceSizes(): { bs: number; rows: number; width: number; s: number; realWidth: number; metaLen: number };
+}
+
+export interface NativeKCache {
+  t: NativeTensor;
+  pageSize: number;
+  layout: number;
+  headDim: number;
+}
+
+export interface NativeAddon {
+  DeviceBuffer: new (bytes: number, device: number, stream?: number) => NativeDeviceBuffer;
+  MetadataCopyPlan: new (src: object, dsts: object[], mode: number) => NativeMetadataCopyPlan;
+  setErrorClass(cls: typeof NsaError): void;
+  backend(): NativeBackend;
+  devices(): NativeDeviceInfo[];
+  defaultStream(device: number): number;
+  streamCreate(device: number): number;
+  streamDestroy(stream: number, device: number): void;
+  streamSynchronize(stream: number): void;
+  streamSynchronizeAsync(stream: number): Promise<void>;
+  streamIsCapturing(stream: number): boolean;
+  streamWaitEvent(stream: number, event: number): void;
+  eventCreate(device: number): number;
+  eventDestroy(event: number): void;
+  eventRecord(event: number, stream: number): void;
+  eventSynchronize(event: number): void;
+  eventElapsed(start: number, end: number): number;
+  graphBeginCapture(stream: number): void;
+  graphEndCapture(stream: number): number;
+  graphLaunch(exec: number, stream: number): void;
+  graphDestroy(exec: number): void;
+  copy(dst: NativeTensor, src: NativeTensor, stream: number): void;
+  fillBytes(dst: NativeTensor, value: number, stream: number): void;
+  toHostAsync(src: NativeTensor, dst: ArrayBuffer, stream: number): Promise<void>;
+  convert(src: NativeTensor, dst: NativeTensor, opts: { intrinsic?: boolean }, stream: number): void;
+  storeK(cache: NativeKCache, k: NativeTensor, slots: NativeTensor, scaleFormat: number, checkBounds: boolean, stream: number): void;
+  gatherK(cache: NativeKCache, blockTable: NativeTensor, cu: NativeTensor, outK: NativeTensor, outScale: NativeTensor, checkBounds: boolean, stream: number): void;
+}
+
+/** Where the addon came from, for `nsa-bench info`. */
+export let addonPath = '';
+
+function load(): NativeAddon {
+  const root = path.join(__dirname, '..');
+  const explicit = process.env.NSA_ADDON_PATH;
+  let addon: NativeAddon;
+  if (explicit) {
+    addonPath = path.resolve(explicit);
+    addon = require(addonPath) as NativeAddon;
+  } else {
+    // lib/ (ts-jest) and dist/lib/ (compiled) both sit one or two levels under the package root.
+    const pkgRoot = require('node:fs').existsSync(path.join(root, 'package.json')) ? root : path.join(root, '..');
+    const nodeGypBuild = require('node-gyp-build') as { (dir: string): NativeAddon; resolve(dir: string): string };
+    addonPath = nodeGypBuild.resolve(pkgRoot);
+    addon = require(addonPath) as NativeAddon;
+  }
+  addon.setErrorClass(NsaError);
+  return addon;
+}
+
+export const native: NativeAddon = load();

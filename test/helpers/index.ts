@@ -1,0 +1,111 @@
+/**
+ * Test helpers shared by every op: the device a project runs on, seeded random tensors (never zeros),
+ * poisoning, and typed-error assertions.
+ */
+import { bf16ToF32, f32ToBf16, gpuAvailable, NsaError, NsaErrorCode, Tensor, type Device, type DType } from '../../lib';
+
+/** 'cpu' in the unit project, 'cuda:0' in the gpu project. */
+export const TEST_DEVICE = (process.env.NSA_TEST_DEVICE ?? 'cpu') as Device;
+export const ON_GPU = TEST_DEVICE !== 'cpu';
+
+/**
+ * describe() for the project's device. In the gpu project without a GPU the block is skipped, or
+ * fails when NSA_REQUIRE_GPU=1.
+ */
+export function describeDevice(name: string, fn: (device: Device) => void): void {
+  if (ON_GPU && !gpuAvailable()) {
+    if (process.env.NSA_REQUIRE_GPU === '1') {
+      describe(`${name} [${TEST_DEVICE}]`, () => {
+        test('a GPU is present', () => {
+          throw new Error('NSA_REQUIRE_GPU=1 but no GPU backend is active');
+        });
+      });
+    } else {
+      describe.skip(`${name} [${TEST_DEVICE}] (no GPU)`, () => fn(TEST_DEVICE));
+    }
+    return;
+  }
+  describe(`${name} [${TEST_DEVICE}]`, () => fn(TEST_DEVICE));
+}
+
+/** GPU-only describe (skipped in the unit project). */
+export function describeGpuOnly(name: string, fn: (device: Device) => void): void {
+  if (!ON_GPU) return;
+  describeDevice(name, fn);
+}
+
+/** Deterministic PRNG (mulberry32) so failures reproduce; a fresh seed per call site. */
+export class Rng {
+  private s: number;
+  constructor(seed = Math.floor(Math.random() * 2 ** 31)) {
+    this.s = seed >>> 0;
+    this.seed = seed;
+  }
+  readonly seed: number;
+  next(): number {
+    let t = (this.s += 0x6d2b79f5);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo));
+  }
+  normal(): number {
+    const u = Math.max(this.next(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+  shuffle<T>(a: T[]): T[] {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(0, i + 1);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  }
+}
+
+/** Random int32 values in [lo, hi), never all equal. */
+export function randInt32(rng: Rng, n: number, lo = -(2 ** 30), hi = 2 ** 30): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.int(lo, hi);
+  return a;
+}
+
+/** bf16 bits of normal(0, scale) samples. */
+export function randBf16(rng: Rng, n: number, scale = 1): Uint16Array {
+  const a = new Uint16Array(n);
+  for (let i = 0; i < n; i++) a[i] = f32ToBf16(rng.normal() * scale);
+  return a;
+}
+
+export const POISON_BYTE = 0xa5;
+
+/** A tensor filled with a poison byte pattern on `device`. */
+export function poisoned<D extends DType>(shape: number[], dtype: D, device: Device): Tensor<D> {
+  const t = Tensor.empty(shape, { dtype, device });
+  const bytes = new Uint8Array(t.byteLength).fill(POISON_BYTE);
+  const host = Tensor.empty(shape, { dtype });
+  new Uint8Array(host.hostView().buffer).set(bytes);
+  t.copyFrom(host);
+  return t;
+}
+
+/** Asserts fn throws NsaError with `code` and a message matching `re`. */
+export function expectNsaError(fn: () => unknown, code: NsaErrorCode, re?: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(NsaError);
+  expect((caught as NsaError).code).toBe(code);
+  if (re) expect((caught as NsaError).message).toMatch(re);
+}
+
+export function bytesOf(t: Tensor): Uint8Array {
+  const a = t.toTypedArraySync();
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export { bf16ToF32 };

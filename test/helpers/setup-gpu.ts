@@ -1,0 +1,1 @@
+process.env.NSA_TEST_DEVICE = 'cuda:0';
