@@ -46,10 +46,14 @@ export class IndexerKCache {
     const pageSize = opts.pageSize ?? 64;
     const headDim = opts.headDim ?? INDEXER_HEAD_DIM;
     if (!Number.isInteger(numPages) || numPages < 0) fail('E_RANGE', 'numPages', numPages, 'a non-negative integer');
-    if (headDim !== INDEXER_HEAD_DIM) fail('E_UNSUPPORTED', 'headDim', headDim, '128 (the only indexer head size built)');
     const t = Tensor.empty([numPages, pageSize * (headDim + 4)], { dtype: 'uint8', device: deviceName(deviceIndex(opts.device ?? 'cpu')), stream: opts.stream });
     const cache = new IndexerKCache(t, { pageSize, layout: opts.layout, headDim });
-    cache.nativeCache(); // validate the geometry now
+    try {
+      native.checkKCache(cache.nativeCache()); // validate the geometry now, not at first use
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return cache;
   }
 

@@ -82,6 +82,7 @@ export interface NativeAddon {
   fillBytes(dst: NativeTensor, value: number, stream: number): void;
   toHostAsync(src: NativeTensor, dst: ArrayBuffer, stream: number): Promise<void>;
   convert(src: NativeTensor, dst: NativeTensor, opts: { intrinsic?: boolean }, stream: number): void;
+  checkKCache(cache: NativeKCache): void;
   storeK(cache: NativeKCache, k: NativeTensor, slots: NativeTensor, scaleFormat: number, checkBounds: boolean, stream: number): void;
   gatherK(cache: NativeKCache, blockTable: NativeTensor, cu: NativeTensor, outK: NativeTensor, outScale: NativeTensor, checkBounds: boolean, stream: number): void;
 }

@@ -36,8 +36,8 @@ describeDevice('Tensor', (device) => {
       expect(t.device).toBe(device);
       expect(t.numel).toBe(24);
       const host = Tensor.from(dtype === 'int64' ? src.map((v) => BigInt(Math.round(v))) : src, [2, 3, 4], { dtype });
-      expect(Array.from(await t.toTypedArray() as ArrayLike<unknown>)).toEqual(Array.from(host.hostView() as ArrayLike<unknown>));
-      expect(Array.from(t.toTypedArraySync() as ArrayLike<unknown>)).toEqual(Array.from(host.hostView() as ArrayLike<unknown>));
+      expect(Array.from((await t.toTypedArray()) as Iterable<unknown>)).toEqual(Array.from(host.hostView() as Iterable<unknown>));
+      expect(Array.from(t.toTypedArraySync() as Iterable<unknown>)).toEqual(Array.from(host.hostView() as Iterable<unknown>));
       t.dispose();
     }
   });
@@ -48,7 +48,7 @@ describeDevice('Tensor', (device) => {
     const f = Tensor.full([4], 1.5, { dtype: 'bfloat16', device });
     expect(Array.from(await f.toTypedArray())).toEqual(new Array(4).fill(0x3fc0));
     const data = randInt32(rng, 60);
-    const t = Tensor.from(data, [3, 4, 5], { device });
+    const t = Tensor.from(data, [3, 4, 5], { dtype: 'int32', device });
     const n = t.narrow(1, 1, 2);
     expect(n.shape).toEqual([3, 2, 5]);
     expect(n.isContiguous).toBe(false);
@@ -61,10 +61,10 @@ describeDevice('Tensor', (device) => {
     expect(Array.from(await s.toTypedArray())).toEqual(Array.from(data.slice(40)));
     expect(Array.from(await t.view([12, 5]).slice(0, 10, 12).toTypedArray())).toEqual(Array.from(data.slice(50)));
     // copy into a strided window: only that window changes
-    const dst = Tensor.from(randInt32(rng, 60), [3, 4, 5], { device });
+    const dst = Tensor.from(randInt32(rng, 60), [3, 4, 5], { dtype: 'int32', device });
     const before = await dst.toTypedArray();
     const patch = randInt32(rng, 30);
-    dst.narrow(1, 1, 2).copyFrom(Tensor.from(patch, [3, 2, 5], { device }));
+    dst.narrow(1, 1, 2).copyFrom(Tensor.from(patch, [3, 2, 5], { dtype: 'int32', device }));
     const after = await dst.toTypedArray();
     let k = 0;
     for (let a = 0; a < 3; a++)
@@ -77,7 +77,7 @@ describeDevice('Tensor', (device) => {
 
   test('to() moves between host and device', async () => {
     const data = randInt32(rng, 1000);
-    const t = Tensor.from(data, [10, 100], { device });
+    const t = Tensor.from(data, [10, 100], { dtype: 'int32', device });
     const h = t.to('cpu');
     expect(h.device).toBe('cpu');
     expect(Array.from(h.hostView())).toEqual(Array.from(data));

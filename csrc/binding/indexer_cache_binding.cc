@@ -40,10 +40,20 @@ Napi::Value GatherK(const Napi::CallbackInfo& info) {
   });
 }
 
+// checkKCache(cache): validates the geometry eagerly (IndexerKCache construction).
+Napi::Value CheckKCache(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    TensorView cache;
+    cache_arg(info[0], cache);
+    return info.Env().Undefined();
+  });
+}
+
 }  // namespace
 
 void register_indexer_cache(Napi::Env env, Napi::Object exports) {
   exports.Set("storeK", Napi::Function::New(env, StoreK));
+  exports.Set("checkKCache", Napi::Function::New(env, CheckKCache));
   exports.Set("gatherK", Napi::Function::New(env, GatherK));
 }
 
