@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * nsa-bench: benchmarks for nsa-kernels.
+ *   nsa-bench info                      backend, devices, addon
+ *   nsa-bench list                      suites (* = default set)
+ *   nsa-bench run [suite...] [options]  run suites (default set when none named)
+ * Options: --json FILE (results as JSON), --device cpu|cuda:N, --quick (fewer shapes), --layers N.
+ * Progress goes to stderr; the table to stdout. Without a GPU everything runs on the CPU paths.
+ */
+import * as fs from 'node:fs';
+import { backend, defaultDevice, devices, type Device } from '../lib';
+import { indexerCacheSuite } from './suites/indexer-cache';
+import { measureCopy, memcpySuite } from './suites/memcpy';
+import { metadataCopySuite } from './suites/metadata-copy';
+import { tensorSuite } from './suites/tensor';
+import { BenchContext, BenchResult, Suite } from './types';
+
+export const SUITES: Suite[] = [memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite];
+
+interface Args {
+  command: string;
+  suites: string[];
+  json?: string;
+  device?: string;
+  quick: boolean;
+  layers: number;
+}
+
+function usage(): string {
+  return 'usage: nsa-bench [info | list | run [suite...]] [--json FILE] [--device cpu|cuda:N] [--quick] [--layers N]';
+}
+
+export function parseArgs(argv: string[]): Args {
+  const a: Args = { command: 'run', suites: [], quick: false, layers: 4 };
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i];
+    if (v === '--json') a.json = argv[++i];
+    else if (v === '--device') a.device = argv[++i];
+    else if (v === '--quick') a.quick = true;
+    else if (v === '--layers') a.layers = Number(argv[++i]);
+    else if (v === '-h' || v === '--help') a.command = 'help';
+    else if (v.startsWith('--')) throw new Error(`unknown option ${v}\n${usage()}`);
+    else rest.push(v);
+  }
+  if (a.command !== 'help' && rest.length) a.command = rest.shift() as string;
+  a.suites = rest;
+  if (a.json === undefined && argv.includes('--json')) throw new Error(`--json needs a file name\n${usage()}`);
+  if (!Number.isInteger(a.layers) || a.layers < 1) throw new Error('--layers needs a positive integer');
+  return a;
+}
+
+function fmt(v: number | undefined, digits = 2): string {
+  if (v === undefined || !Number.isFinite(v)) return '-';
+  return v >= 1000 ? v.toFixed(0) : v.toFixed(digits);
+}
+
+function bytesStr(b: number | undefined): string {
+  if (b === undefined) return '-';
+  if (b >= 1 << 20) return `${(b / (1 << 20)).toFixed(1)} MiB`;
+  if (b >= 1 << 10) return `${(b / (1 << 10)).toFixed(1)} KiB`;
+  return `${b} B`;
+}
+
+export function table(results: BenchResult[]): string {
+  const rows = [['suite', 'case', 'µs', 'bytes', 'GB/s', '% floor', 'baseline µs', 'ratio']];
+  for (const r of results)
+    rows.push([r.suite, r.case, fmt(r.us), bytesStr(r.bytes), fmt(r.gbps, 1), r.pctOfFloor === undefined ? '-' : `${r.pctOfFloor.toFixed(0)}%`, fmt(r.baselineUs), r.ratio === undefined ? '-' : `${r.ratio.toFixed(1)}x`]);
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c < 2 ? cell.padEnd(w[c]) : cell.padStart(w[c]))).join('  ')).join('\n');
+}
+
+function info(): void {
+  const b = backend();
+  console.log(`backend: ${b.backend} (${b.reason})`);
+  console.log(`addon:   ${b.addonPath} (compiled with GPU support: ${b.compiledWithGpu ? 'yes' : 'no'})`);
+  if (b.runtimeVersion) console.log(`runtime: ${b.runtimeVersion}, driver: ${b.driverVersion || 'none'}`);
+  for (const d of devices())
+    console.log(`cuda:${d.index}: ${d.name}, cc ${d.computeCapability} (${d.arch}), ${d.smCount} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, L2 ${(d.l2Bytes / 2 ** 20).toFixed(0)} MiB`);
+}
+
+async function run(a: Args): Promise<BenchResult[]> {
+  const names = a.suites.length ? a.suites : SUITES.filter((s) => s.inDefaultSet).map((s) => s.name);
+  const suites = names.map((n) => {
+    const s = SUITES.find((x) => x.name === n);
+    if (!s) throw new Error(`unknown suite '${n}' (nsa-bench list shows them)`);
+    return s;
+  });
+  const device = (a.device ?? defaultDevice()) as Device;
+  const ctx: BenchContext = {
+    device,
+    quick: a.quick || device === 'cpu',
+    copyBytesPerUs: 0,
+    layers: a.layers,
+    progress: (msg) => process.stderr.write(`\r\x1b[K[nsa-bench] ${msg}`),
+  };
+  ctx.progress(`calibrating copy bandwidth on ${device}`);
+  ctx.copyBytesPerUs = measureCopy(ctx, device === 'cpu' ? 64 << 20 : 512 << 20).bytesPerUs;
+  const results: BenchResult[] = [];
+  for (const s of suites) results.push(...(await s.run(ctx)));
+  process.stderr.write('\r\x1b[K');
+  const b = backend();
+  if (a.json) {
+    fs.writeFileSync(
+      a.json,
+      JSON.stringify({ date: new Date().toISOString(), backend: b, devices: devices(), device, copyGBps: ctx.copyBytesPerUs / 1e3, quick: ctx.quick, results }, null, 2),
+    );
+  }
+  console.log(`nsa-bench on ${device} (${b.backend}: ${b.reason}); floor = bytes / ${(ctx.copyBytesPerUs / 1e3).toFixed(0)} GB/s measured copy bandwidth`);
+  console.log(table(results));
+  return results;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let a: Args;
+  try {
+    a = parseArgs(argv);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  switch (a.command) {
+    case 'help':
+      console.log(usage());
+      return 0;
+    case 'info':
+      info();
+      return 0;
+    case 'list':
+      for (const s of SUITES) console.log(`${s.inDefaultSet ? '*' : ' '} ${s.name.padEnd(16)} ${s.description}`);
+      return 0;
+    case 'run':
+      await run(a);
+      return 0;
+    default:
+      console.error(`unknown command '${a.command}'\n${usage()}`);
+      return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(`nsa-bench: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

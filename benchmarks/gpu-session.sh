@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One GPU sitting on the device machine (run through `bash .gpu/on-gpu bash benchmarks/gpu-session.sh`):
+# the gpu jest project, the same under compute-sanitizer memcheck, nsa-bench and the PyTorch peers.
+# Logs and JSON go to $OUT (or ./gpu-out); a short table is printed last.
+# STEPS (default "jest memcheck bench peers") picks a subset; BENCH_ARGS is passed to nsa-bench run.
+set -uo pipefail
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+steps=${STEPS:-jest memcheck bench peers}
+summary=()
+has() { [[ " $steps " == *" $1 "* ]]; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv > "$out/nvidia-smi.csv" 2>&1
+node dist/benchmarks/cli.js info | tee "$out/info.txt"
+
+if has jest; then
+  NSA_REQUIRE_GPU=1 node node_modules/.bin/jest --selectProjects gpu --runInBand --json --outputFile="$out/jest-gpu.json" > "$out/jest-gpu.log" 2>&1
+  rc=$?
+  summary+=("jest gpu: rc=$rc $(grep -E '^Tests:' "$out/jest-gpu.log" | tail -1)")
+  grep -E '✕|●' "$out/jest-gpu.log" | head -20
+fi
+if has memcheck; then
+  compute-sanitizer --tool memcheck --target-processes all --error-exitcode 3 \
+    node node_modules/.bin/jest --selectProjects gpu --runInBand > "$out/memcheck.log" 2>&1
+  rc=$?
+  summary+=("memcheck: rc=$rc $(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tail -1) $(grep -E '^Tests:' "$out/memcheck.log" | tail -1)")
+fi
+if has racecheck; then
+  compute-sanitizer --tool racecheck --target-processes all --error-exitcode 3 \
+    node node_modules/.bin/jest --selectProjects gpu --runInBand ${RACECHECK_TESTS:-} > "$out/racecheck.log" 2>&1
+  rc=$?
+  summary+=("racecheck: rc=$rc $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.log" | tail -1)")
+fi
+if has bench; then
+  node dist/benchmarks/cli.js run ${BENCH_ARGS:-} --json "$out/bench.json" > "$out/bench.txt" 2> "$out/bench.err"
+  summary+=("nsa-bench: rc=$?")
+fi
+if has peers; then
+  PYTHONUNBUFFERED=1 python3 benchmarks/peers/torch_peers.py --json "$out/torch.json" > "$out/torch.txt" 2>&1
+  summary+=("torch peers: rc=$?")
+fi
+echo "==== torch peers"; cat "$out/torch.txt" 2>/dev/null | tail -20
+echo "==== nsa-bench"; cat "$out/bench.txt" 2>/dev/null
+echo "==== summary"; printf '%s\n' "${summary[@]}"
