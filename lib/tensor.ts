@@ -238,32 +238,24 @@ export class Tensor<D extends DType = DType> {
     if (src.dtype !== this.dtype) fail('E_DTYPE', 'src.dtype', src.dtype, this.dtype);
     if (src.shape.length !== this.shape.length || src.shape.some((d, i) => d !== this.shape[i])) fail('E_SHAPE', 'src.shape', src.shape, `[${this.shape.join(', ')}]`);
     const gpu = this.deviceIndex >= 0 ? this.deviceIndex : src.deviceIndex;
-    if (this.deviceIndex < 0 && src.deviceIndex < 0 && !(this.isContiguous && src.isContiguous)) {
-      this.copyStridedHost(src);
+    const stream = streamHandle(opts.stream, gpu);
+    if (this.deviceIndex === src.deviceIndex || (this.isContiguous && src.isContiguous)) {
+      native.copy(this.native(), src.native(), stream); // any layout on one device; memcpy across
       return this;
     }
-    native.copy(this.native(), src.native(), streamHandle(opts.stream, gpu));
-    return this;
-  }
-
-  private copyStridedHost(src: Tensor<D>): void {
-    const es = DTYPE_SIZES[this.dtype];
-    const dst = new Uint8Array(this.storage.buf as ArrayBuffer);
-    const from = new Uint8Array(src.native().s as ArrayBuffer);
-    const n = this.numel;
-    const idx = new Array<number>(this.shape.length).fill(0);
-    for (let k = 0; k < n; k++) {
-      let a = this.offset, b = src.offset;
-      for (let i = 0; i < idx.length; i++) {
-        a += idx[i] * this.strides[i];
-        b += idx[i] * src.strides[i];
+    // Across devices with a strided side: stage through a contiguous tensor on one side.
+    const from = src.isContiguous ? src : src.contiguous(opts);
+    try {
+      if (this.isContiguous) native.copy(this.native(), from.native(), stream);
+      else {
+        const tmp = from.to(this.device, opts);
+        native.copy(this.native(), tmp.native(), stream);
+        tmp.dispose(opts);
       }
-      dst.set(from.subarray(b * es, b * es + es), a * es);
-      for (let i = idx.length - 1; i >= 0; i--) {
-        if (++idx[i] < this.shape[i]) break;
-        idx[i] = 0;
-      }
+    } finally {
+      if (from !== src) from.dispose(opts);
     }
+    return this;
   }
 
   // ---- views (no copies) ----

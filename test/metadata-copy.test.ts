@@ -130,7 +130,8 @@ describeDevice('SPEC §1 metadata copy', (device) => {
           for (const strategy of ['fused', 'per-tensor'] as const) {
             const dsts = dstHost.map((h) => toDevice(h, g, device, false));
             const launches = metadataCopy(srcDev, n === 1 ? dsts[0] : dsts, { mode, strategy });
-            if (ON_GPU) expect(launches).toBe(strategy === 'fused' ? 1 : expect.any(Number));
+            if (ON_GPU && strategy === 'fused') expect(launches).toBe(1);
+            if (ON_GPU && strategy === 'per-tensor') expect(launches).toBeGreaterThanOrEqual(5 * n);
             for (let d = 0; d < n; d++) {
               const got = await readBack(dsts[d]);
               expect(got).toEqual(expected(src, dstHost[d], g));

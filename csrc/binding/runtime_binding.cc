@@ -1,6 +1,7 @@
 // N-API surface of csrc/runtime: backend, devices, streams, events, graphs, copies.
 #include "binding/js.h"
 #include "binding/registry.h"
+#include "ops/copy/copy.h"
 
 namespace nsa::js {
 namespace {
@@ -61,41 +62,8 @@ NSA_FN(GraphEndCapture, return handle_value(info.Env(), graph_end_capture(handle
 NSA_FN(GraphLaunch, graph_launch(handle(info[0]), handle(info[1])); return info.Env().Undefined();)
 NSA_FN(GraphDestroy, graph_destroy(handle(info[0])); return info.Env().Undefined();)
 
-// copy(dst, src, stream): same dtype and shape; contiguous, or 2-D-collapsible rows (unit inner stride).
-Napi::Value Copy(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    TensorView dst = tensor(info[0], "dst"), src = tensor(info[1], "src");
-    const StreamHandle s = handle(info[2]);
-    if (dst.dtype != src.dtype) fail(ErrorCode::Dtype, "src.dtype", dtype_name(src.dtype), dtype_name(dst.dtype));
-    if (dst.numel() != src.numel()) fail(ErrorCode::Shape, "src.shape", shape_str(src), shape_str(dst) + " (same element count)");
-    const size_t es = size_t(dtype_size(dst.dtype));
-    if (dst.numel() == 0) return info.Env().Undefined();
-    if (dst.is_contiguous() && src.is_contiguous()) {
-      copy_bytes(dst.data, dst.device, src.data, src.device, size_t(dst.numel()) * es, s);
-      return info.Env().Undefined();
-    }
-    // Rows: all dims but the last collapse into one row index with a constant pitch.
-    auto as_rows = [](const TensorView& t, int64_t& rows, int64_t& pitch) {
-      if (t.ndim < 1 || t.strides[t.ndim - 1] != 1) return false;
-      rows = 1;
-      pitch = t.ndim >= 2 ? t.strides[t.ndim - 2] : 0;
-      for (int i = t.ndim - 2; i >= 0; --i) {
-        if (t.shape[i] != 1 && i < t.ndim - 2 && t.strides[i] != t.strides[i + 1] * t.shape[i + 1]) return false;
-        rows *= t.shape[i];
-      }
-      return true;
-    };
-    int64_t dr, dp, sr, sp;
-    if (dst.ndim == src.ndim && dst.shape[dst.ndim - 1] == src.shape[src.ndim - 1] && as_rows(dst, dr, dp) &&
-        as_rows(src, sr, sp) && dr == sr) {
-      const size_t w = size_t(dst.shape[dst.ndim - 1]) * es;
-      copy_2d(dst.data, size_t(dp) * es, dst.device, src.data, size_t(sp) * es, src.device, w, size_t(dr), s);
-      return info.Env().Undefined();
-    }
-    throw NsaError(ErrorCode::Unsupported, "copy: strided layout " + shape_str(src) + " -> " + shape_str(dst) +
-                                               " needs contiguous tensors or rows with unit inner stride");
-  });
-}
+// copy(dst, src, stream): any layouts on one device, or contiguous / row-pitched across devices.
+NSA_FN(Copy, copy_tensor(tensor(info[0], "dst"), tensor(info[1], "src"), handle(info[2])); return info.Env().Undefined();)
 
 // fillBytes(dst contiguous, byteValue, stream)
 NSA_FN(FillBytes, {

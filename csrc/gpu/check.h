@@ -9,6 +9,8 @@ namespace nsa {
 
 inline void gpu_check(gpuError_t err, const char* what) {
   if (err != gpuSuccess) {
+    // Consume the error so the next launch check does not report it again (non-sticky errors).
+    (void)gpuGetLastError();
     throw NsaError(ErrorCode::Gpu, std::string(what) + " failed: " + gpuGetErrorName(err) + " (" + gpuGetErrorString(err) + ")");
   }
 }

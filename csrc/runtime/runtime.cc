@@ -136,7 +136,11 @@ void stream_destroy(StreamHandle s, int device) {
   set_device(device);
   NSA_GPU_CHECK(gpuStreamDestroy(S(s)));
 }
-void stream_synchronize(StreamHandle s) { NSA_GPU_CHECK(gpuStreamSynchronize(S(s))); }
+void stream_synchronize(StreamHandle s) {
+  // Refuse before the runtime does: a sync would invalidate the capture in progress.
+  if (stream_is_capturing(s)) throw NsaError(ErrorCode::Arg, "stream: synchronize() while the stream is being captured into a graph");
+  NSA_GPU_CHECK(gpuStreamSynchronize(S(s)));
+}
 bool stream_is_capturing(StreamHandle s) {
   gpuStreamCaptureStatus st;
   NSA_GPU_CHECK(gpuStreamIsCapturing(S(s), &st));

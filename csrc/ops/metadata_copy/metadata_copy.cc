@@ -186,6 +186,8 @@ void MetadataCopyPlan::check_sizes(const MetadataSizes& z) const {
          "cacheSeqlens / cuSeqlensK capacity");
   within(z.rows, "rows", dst_cap_.page_table_rows, "destination pageTable rows");
   within(z.width, "width", dst_cap_.page_table_numel, "destination pageTable width");
+  if (z.rows * z.width > INT32_MAX || z.rows * z.real_width > INT32_MAX)
+    fail(ErrorCode::Range, "sizes.rows*width", z.rows * std::max(z.width, z.real_width), "< 2^31 elements per page table");
   if (z.rows * z.width > src_cap_.page_table_numel)
     fail(ErrorCode::Range, "sizes.rows*width", z.rows * z.width, "<= " + std::to_string(src_cap_.page_table_numel) + " (source pageTable elements)");
   int64_t s_cap = std::min({src_cap_.nsa_cache_seqlens, dst_cap_.nsa_cache_seqlens, src_cap_.nsa_cu_seqlens_k - 1, dst_cap_.nsa_cu_seqlens_k - 1});
