@@ -10,8 +10,8 @@ steps=${STEPS:-jest memcheck bench peers}
 summary=()
 has() { [[ " $steps " == *" $1 "* ]]; }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv > "$out/nvidia-smi.csv" 2>&1
-node dist/benchmarks/cli.js info | tee "$out/info.txt"
+# At most 8 files come back from $OUT: info.txt, jest-gpu.{json,log}, memcheck.log, racecheck.log, bench.{json,txt}, torch.json.
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv; node dist/benchmarks/cli.js info; } 2>&1 | tee "$out/info.txt"
 
 if has jest; then
   NSA_REQUIRE_GPU=1 node node_modules/.bin/jest --selectProjects gpu --runInBand --json --outputFile="$out/jest-gpu.json" > "$out/jest-gpu.log" 2>&1
@@ -32,13 +32,13 @@ if has racecheck; then
   summary+=("racecheck: rc=$rc $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.log" | tail -1)")
 fi
 if has bench; then
-  node dist/benchmarks/cli.js run ${BENCH_ARGS:-} --json "$out/bench.json" > "$out/bench.txt" 2> "$out/bench.err"
+  node dist/benchmarks/cli.js run ${BENCH_ARGS:-} --json "$out/bench.json" > "$out/bench.txt" 2> /tmp/bench.err || tail -5 /tmp/bench.err
   summary+=("nsa-bench: rc=$?")
 fi
 if has peers; then
-  PYTHONUNBUFFERED=1 python3 benchmarks/peers/torch_peers.py --json "$out/torch.json" > "$out/torch.txt" 2>&1
+  PYTHONUNBUFFERED=1 python3 benchmarks/peers/torch_peers.py --json "$out/torch.json" > /tmp/torch.txt 2>&1
   summary+=("torch peers: rc=$?")
 fi
-echo "==== torch peers"; cat "$out/torch.txt" 2>/dev/null | tail -20
+echo "==== torch peers"; tail -20 /tmp/torch.txt 2>/dev/null
 echo "==== nsa-bench"; cat "$out/bench.txt" 2>/dev/null
 echo "==== summary"; printf '%s\n' "${summary[@]}"
