@@ -9,13 +9,14 @@
  */
 import * as fs from 'node:fs';
 import { backend, defaultDevice, devices, type Device } from '../lib';
+import { dispatcherSuite } from './suites/dispatcher';
 import { indexerCacheSuite } from './suites/indexer-cache';
 import { measureCopy, memcpySuite } from './suites/memcpy';
 import { metadataCopySuite } from './suites/metadata-copy';
 import { tensorSuite } from './suites/tensor';
 import { BenchContext, BenchResult, Suite } from './types';
 
-export const SUITES: Suite[] = [memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite];
+export const SUITES: Suite[] = [memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite, dispatcherSuite];
 
 interface Args {
   command: string;

@@ -6,3 +6,4 @@ export { Tensor, type TensorOptions } from './tensor';
 export { convert } from './convert';
 export * from './metadata-copy';
 export * from './indexer-cache';
+export * from './dispatcher';
