@@ -6,4 +6,5 @@ export { Tensor, type TensorOptions } from './tensor';
 export { convert } from './convert';
 export * from './metadata-copy';
 export * from './indexer-cache';
+export * from './topk';
 export * from './dispatcher';

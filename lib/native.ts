@@ -83,6 +83,7 @@ export interface NativeAddon {
   toHostAsync(src: NativeTensor, dst: ArrayBuffer, stream: number): Promise<void>;
   convert(src: NativeTensor, dst: NativeTensor, opts: { intrinsic?: boolean }, stream: number): void;
   checkKCache(cache: NativeKCache): void;
+  topk(logits: NativeTensor, lengths: NativeTensor, rowStarts: NativeTensor | undefined, pageTable: NativeTensor | undefined, cuSeqlensQ: NativeTensor | undefined, out: NativeTensor, k: number, stream: number): void;
   storeK(cache: NativeKCache, k: NativeTensor, slots: NativeTensor, scaleFormat: number, checkBounds: boolean, stream: number): void;
   gatherK(cache: NativeKCache, blockTable: NativeTensor, cu: NativeTensor, outK: NativeTensor, outScale: NativeTensor, checkBounds: boolean, stream: number): void;
 }

@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nsa::js::register_convert(env, exports);
   nsa::js::register_metadata_copy(env, exports);
   nsa::js::register_indexer_cache(env, exports);
+  nsa::js::register_topk(env, exports);
   return exports;
 }
 }  // namespace

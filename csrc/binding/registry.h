@@ -7,4 +7,5 @@ void register_runtime(Napi::Env env, Napi::Object exports);
 void register_convert(Napi::Env env, Napi::Object exports);
 void register_metadata_copy(Napi::Env env, Napi::Object exports);
 void register_indexer_cache(Napi::Env env, Napi::Object exports);
+void register_topk(Napi::Env env, Napi::Object exports);
 }  // namespace nsa::js

@@ -126,3 +126,30 @@ __device__ __forceinline__ T gpu_shfl_xor(T v, int lane_mask, int width) {
 #endif
 }
 #endif
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+// Lanes 0..31 of a warp (a half wavefront on CDNA): inclusive-scan shuffle and ballot as 32-bit masks.
+template <typename T>
+__device__ __forceinline__ T gpu_shfl_up32(T v, int delta) {
+#if defined(NSA_WITH_HIP)
+  return __shfl_up(v, delta, 32);
+#else
+  return __shfl_up_sync(0xffffffffu, v, delta, 32);
+#endif
+}
+template <typename T>
+__device__ __forceinline__ T gpu_shfl32(T v, int src_lane) {
+#if defined(NSA_WITH_HIP)
+  return __shfl(v, src_lane, 32);
+#else
+  return __shfl_sync(0xffffffffu, v, src_lane, 32);
+#endif
+}
+__device__ __forceinline__ uint32_t gpu_ballot32(bool pred) {
+#if defined(NSA_WITH_HIP)
+  return static_cast<uint32_t>(__ballot(pred) & 0xffffffffull);
+#else
+  return __ballot_sync(0xffffffffu, pred);
+#endif
+}
+#endif

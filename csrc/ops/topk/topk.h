@@ -1,0 +1,72 @@
+// Top-k over logit rows (SPEC §4): for each row, the positions (relative to its start) of the k largest
+// of logits[row, start : start + len]; rows with len <= k get 0..len-1 then -1 without any read. The
+// transform variant maps each index through page_table_1 (per row, or per request via cu_seqlens_q).
+#pragma once
+#include "core/tensor.h"
+#include "runtime/runtime.h"
+
+namespace nsa {
+
+constexpr int kTopKMax = 4096;
+
+struct TopKParams {
+  const float* logits;
+  int64_t row_stride;          // elements
+  int64_t num_cols;            // C: reads never pass it
+  const int32_t* lengths;      // [rows]
+  const int32_t* row_starts;   // [rows] or nullptr
+  int32_t* out;                // [rows, k], row stride k
+  int64_t rows;
+  int k;
+  // transform
+  const int32_t* page_table;   // [rows or reqs, W] or nullptr
+  int64_t page_table_stride;
+  int64_t page_table_width;
+  const int32_t* cu_seqlens_q; // [reqs + 1] or nullptr
+  int64_t num_reqs;
+};
+
+// Host API: validates, then runs on the tensors' device. Optional tensors: present = false.
+void topk(const TensorView& logits, const TensorView& lengths, const TensorView& row_starts, const TensorView& page_table,
+          const TensorView& cu_seqlens_q, const TensorView& out, int k, StreamHandle stream);
+
+void topk_cpu(const TopKParams& p);
+void topk_gpu(const TopKParams& p, StreamHandle stream);
+
+// Order-preserving map of float bits to uint32 (larger float -> larger key; -inf lowest finite order).
+NSA_HD uint32_t topk_key(float x) {
+  const uint32_t u = f32_bits(x);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Request of a row: row itself, or the r with cu[r] <= row < cu[r + 1] (clamped to [0, reqs)).
+NSA_HD int64_t topk_request(const TopKParams& p, int64_t row) {
+  if (p.cu_seqlens_q == nullptr) return row;
+  int64_t lo = 0, hi = p.num_reqs - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (p.cu_seqlens_q[mid] <= row) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+// The value written for index idx of row `row` (transform or not); -1 stays -1; an index past the
+// page table's width becomes -1 (never read out of bounds).
+NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
+  if (p.page_table == nullptr || idx < 0) return idx;
+  if (idx >= p.page_table_width) return -1;
+  return p.page_table[topk_request(p, row) * p.page_table_stride + idx];
+}
+
+// Row window [start, start + len) clamped to the logits' columns.
+NSA_HD void topk_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len) {
+  start = p.row_starts != nullptr ? p.row_starts[row] : 0;
+  len = p.lengths[row];
+  if (start < 0) start = 0;
+  if (start > p.num_cols) start = p.num_cols;
+  if (len < 0) len = 0;
+  if (len > p.num_cols - start) len = p.num_cols - start;
+}
+
+}  // namespace nsa

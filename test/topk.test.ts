@@ -1,0 +1,106 @@
+// SPEC §4 top-k: compared tie-aware with the CPU reference (same sorted value multiset, distinct
+// in-range indices), len <= k rows, rowStarts, the transform variant, bad inputs.
+import { Tensor, topk, type Device } from '../lib';
+import { describeDevice, expectNsaError, ON_GPU, randInt32, Rng } from './helpers';
+
+/** Rows of random floats with planted ties and -inf, [rows, C] in a buffer with row stride ld. */
+function logitsRows(rng: Rng, rows: number, C: number, ld: number, tieHeavy: boolean): Float32Array {
+  const a = new Float32Array(rows * ld);
+  for (let i = 0; i < a.length; i++) {
+    const c = i % ld;
+    if (c >= C) a[i] = NaN; // padding: must never be read
+    else if (tieHeavy) a[i] = rng.int(0, 40) / 4; // many equal values
+    else a[i] = rng.normal() * 10;
+    if (c < C && rng.next() < 0.01) a[i] = -Infinity;
+  }
+  return a;
+}
+
+function check(host: Float32Array, ld: number, out: Int32Array, k: number, starts: number[], lens: number[]): void {
+  for (let r = 0; r < lens.length; r++) {
+    const row = out.subarray(r * k, (r + 1) * k);
+    const len = lens[r];
+    if (len <= k) {
+      for (let j = 0; j < k; j++) if (row[j] !== (j < len ? j : -1)) throw new Error(`row ${r}: trivial index ${j} = ${row[j]}`);
+      continue;
+    }
+    const seen = new Set<number>();
+    for (const i of row) {
+      if (i < 0 || i >= len || seen.has(i)) throw new Error(`row ${r}: bad or repeated index ${i} (len ${len})`);
+      seen.add(i);
+    }
+    const vals = Array.from(host.subarray(r * ld + starts[r], r * ld + starts[r] + len)).sort((a, b) => b - a).slice(0, k);
+    const got = Array.from(row, (i) => host[r * ld + starts[r] + i]).sort((a, b) => b - a);
+    for (let j = 0; j < k; j++) if (got[j] !== vals[j]) throw new Error(`row ${r}: value multiset differs at ${j}: ${got[j]} vs ${vals[j]}`);
+  }
+}
+
+describeDevice('SPEC §4 top-k', (device: Device) => {
+  const rng = new Rng();
+
+  for (const [k, C, tieHeavy] of [[2048, 9000, false], [2048, 70000, false], [2048, 9000, true], [512, 3000, true], [4096, 20000, false], [1, 100, true]] as const) {
+    test(`k=${k} C=${C}${tieHeavy ? ' (ties)' : ''}: tie-aware equal to the reference; short rows trivial (seed ${rng.seed})`, async () => {
+      const lens = [0, 1, k - 1, k, k + 1, C, Math.min(C, 8191), rng.int(k, C + 1), rng.int(1, C + 1)];
+      const rows = lens.length;
+      const ld = C + 5;
+      const host = logitsRows(rng, rows, C, ld, tieHeavy);
+      const logits = Tensor.from(host, [rows, ld], { device }).narrow(1, 0, C) as Tensor<'float32'>;
+      const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device }) as Tensor<'int32'>; // poisoned
+      topk(logits, lengths, { k, out });
+      check(host, ld, await out.toTypedArray(), k, new Array(rows).fill(0), lens);
+    });
+  }
+
+  test('rowStarts: windows inside longer rows', async () => {
+    const k = 256, C = 5000, rows = 6;
+    const host = logitsRows(rng, rows, C, C, false);
+    const starts = [0, 17, 1000, 4000, 4999, 0];
+    const lens = [5000, 300, 4000, 1000, 1, 200];
+    const out = topk(Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>, Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>, {
+      k,
+      rowStarts: Tensor.from(Int32Array.from(starts), [rows], { device }) as Tensor<'int32'>,
+    });
+    check(host, C, await out.toTypedArray(), k, starts, lens);
+  });
+
+  test('transform: indices mapped through page_table_1 per row and per request', async () => {
+    const k = 64, C = 700, rows = 5, W = 800;
+    const host = logitsRows(rng, rows, C, C, false);
+    const lens = [700, 10, 65, 64, 0];
+    const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+    const plain = await topk(logits, lengths, { k }).toTypedArray();
+    const pt = randInt32(rng, rows * W, 0, 1 << 20);
+    const mapped = await topk(logits, lengths, { k, pageTable: Tensor.from(pt, [rows, W], { device }) as Tensor<'int32'> }).toTypedArray();
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < k; j++) {
+        const i = r * k + j;
+        expect(mapped[i]).toBe(plain[i] < 0 ? -1 : pt[r * W + plain[i]]);
+      }
+    // per request: rows 0-1 -> req 0, rows 2-4 -> req 1
+    const reqPt = randInt32(rng, 2 * W, 0, 1 << 20);
+    const byReq = await topk(logits, lengths, {
+      k,
+      pageTable: Tensor.from(reqPt, [2, W], { device }) as Tensor<'int32'>,
+      cuSeqlensQ: Tensor.from(Int32Array.from([0, 2, 5]), [3], { device }) as Tensor<'int32'>,
+    }).toTypedArray();
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < k; j++) {
+        const i = r * k + j;
+        expect(byReq[i]).toBe(plain[i] < 0 ? -1 : reqPt[(r < 2 ? 0 : 1) * W + plain[i]]);
+      }
+  });
+
+  test('bad inputs', () => {
+    const logits = Tensor.from(new Float32Array(40), [4, 10], { device }) as Tensor<'float32'>;
+    const lengths = Tensor.from(Int32Array.from([1, 2, 3, 4]), [4], { device }) as Tensor<'int32'>;
+    expectNsaError(() => topk(logits, lengths, { k: 0 }), 'E_RANGE', /k: got 0/);
+    expectNsaError(() => topk(logits, lengths, { k: 5000 }), 'E_RANGE', /k: got 5000/);
+    expectNsaError(() => topk(Tensor.from(new Int32Array(40), [4, 10], { device }) as never, lengths, { k: 2 }), 'E_DTYPE', /logits.dtype: got int32, expected float32/);
+    expectNsaError(() => topk(logits, Tensor.from(Int32Array.from([1, 2]), [2], { device }) as never, { k: 2 }), 'E_SHAPE', /lengths.shape: got \[2\], expected \[4\]/);
+    expectNsaError(() => topk(logits, lengths, { k: 2, cuSeqlensQ: lengths }), 'E_ARG', /cuSeqlensQ/);
+    expectNsaError(() => topk(logits, lengths, { k: 2, pageTable: Tensor.from(new Int32Array(6), [3, 2], { device }) as never }), 'E_SHAPE', /pageTable.shape/);
+    if (!ON_GPU) expectNsaError(() => topk(logits, Tensor.from(Int32Array.from([1, 2, 11, 4]), [4], { device }) as never, { k: 2 }), 'E_RANGE', /window inside/);
+  });
+});
