@@ -26,7 +26,7 @@ if has memcheck; then
   summary+=("memcheck: rc=$rc $(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tail -1) $(grep -E '^Tests:' "$out/memcheck.log" | tail -1)")
 fi
 if has racecheck; then
-  compute-sanitizer --tool racecheck --target-processes all --error-exitcode 3 \
+  timeout ${RACECHECK_TIMEOUT:-300} compute-sanitizer --tool racecheck --target-processes all --error-exitcode 3 \
     node node_modules/.bin/jest --selectProjects gpu --runInBand ${RACECHECK_TESTS:-} > "$out/racecheck.log" 2>&1
   rc=$?
   summary+=("racecheck: rc=$rc $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.log" | tail -1)")

@@ -7,4 +7,5 @@ export { convert } from './convert';
 export * from './metadata-copy';
 export * from './indexer-cache';
 export * from './topk';
+export * from './mqa-logits';
 export * from './dispatcher';

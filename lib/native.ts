@@ -83,6 +83,8 @@ export interface NativeAddon {
   toHostAsync(src: NativeTensor, dst: ArrayBuffer, stream: number): Promise<void>;
   convert(src: NativeTensor, dst: NativeTensor, opts: { intrinsic?: boolean }, stream: number): void;
   checkKCache(cache: NativeKCache): void;
+  pagedMqaLogits(q: NativeTensor, cache: NativeKCache, weights: NativeTensor, contextLens: NativeTensor, blockTable: NativeTensor, out: NativeTensor, maxContextLen: number, clean: boolean, stream: number): void;
+  raggedMqaLogits(q: NativeTensor, k: NativeTensor, kScale: NativeTensor, weights: NativeTensor, ks: NativeTensor, ke: NativeTensor, out: NativeTensor, clean: boolean, stream: number): void;
   topk(logits: NativeTensor, lengths: NativeTensor, rowStarts: NativeTensor | undefined, pageTable: NativeTensor | undefined, cuSeqlensQ: NativeTensor | undefined, out: NativeTensor, k: number, stream: number): void;
   storeK(cache: NativeKCache, k: NativeTensor, slots: NativeTensor, scaleFormat: number, checkBounds: boolean, stream: number): void;
   gatherK(cache: NativeKCache, blockTable: NativeTensor, cu: NativeTensor, outK: NativeTensor, outScale: NativeTensor, checkBounds: boolean, stream: number): void;

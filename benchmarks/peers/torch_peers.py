@@ -133,6 +133,31 @@ def indexer_store(results, quick):
         results.append({"suite": "indexer-cache", "case": f"torch store preshuffle p64 T={T}", "us": us, "bytes": T * (2 * D + 8 + D + 4)})
 
 
+def mqa_and_topk(results, quick):
+    """A straightforward PyTorch paged MQA logits (gather pages, fp8 -> float, einsum) and torch.topk."""
+    B, N, H, ctx, P = 64, 1, 64, 8192, 64
+    pages = B * ctx // P
+    kq = torch.randint(0, 0x7E, (pages, P, D), device="cuda", dtype=torch.uint8).view(torch.float8_e4m3fn)
+    ks = torch.rand(pages, P, device="cuda") + 0.5
+    bt = torch.randperm(pages, device="cuda", dtype=torch.int32).view(B, ctx // P)
+    q = torch.randint(0, 0x7E, (B, N, H, D), device="cuda", dtype=torch.uint8).view(torch.float8_e4m3fn)
+    w = torch.randn(B * N, H, device="cuda")
+
+    def logits():
+        k = kq[bt.long()].view(B, ctx, D).float()  # gather pages
+        s = torch.einsum("bnhd,bkd->bnhk", q.float(), k).relu_()
+        return (s * w.view(B, N, H, 1)).sum(2).view(B * N, ctx) * ks[bt.long()].view(B, ctx)
+
+    us = time_events(logits, iters=5)
+    g = time_graph(logits, calls=2)
+    results.append({"suite": "mqa-logits", "case": f"torch paged logits B={B} ctx={ctx}", "us": g, "extra": {"eagerUs": us}})
+    for rows, n in ((64, 8192), (64, 65536)):
+        x = torch.randn(rows, n, device="cuda")
+        e = time_events(lambda: torch.topk(x, 2048, dim=1), iters=20)
+        gg = time_graph(lambda: torch.topk(x, 2048, dim=1), calls=10)
+        results.append({"suite": "topk", "case": f"torch.topk 2048 {rows}x{n}", "us": gg, "extra": {"eagerUs": e}})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -142,6 +167,7 @@ def main():
     memcpy(results)
     metadata_copy(results, a.quick)
     indexer_store(results, a.quick)
+    mqa_and_topk(results, a.quick)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": results}, f, indent=2)

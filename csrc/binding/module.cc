@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nsa::js::register_metadata_copy(env, exports);
   nsa::js::register_indexer_cache(env, exports);
   nsa::js::register_topk(env, exports);
+  nsa::js::register_mqa_logits(env, exports);
   return exports;
 }
 }  // namespace

@@ -56,6 +56,7 @@ using gpuDeviceProp_t = hipDeviceProp_t;
 #define gpuEventQuery hipEventQuery
 #define gpuDeviceSynchronize hipDeviceSynchronize
 #define gpuFuncSetAttribute hipFuncSetAttribute
+#define gpuFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
 #define NSA_WARP_SIZE_MAX 64
 #else
 #include <cuda_runtime.h>
@@ -111,6 +112,7 @@ using gpuDeviceProp_t = cudaDeviceProp;
 #define gpuEventQuery cudaEventQuery
 #define gpuDeviceSynchronize cudaDeviceSynchronize
 #define gpuFuncSetAttribute cudaFuncSetAttribute
+#define gpuFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
 #define NSA_WARP_SIZE_MAX 32
 #endif
 

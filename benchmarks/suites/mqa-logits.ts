@@ -1,0 +1,73 @@
+// SPEC §3a paged MQA logits: preshuffled page 64 vs plain page 64 vs the plain page-1 baseline.
+import { IndexerKCache, KCacheLayout, pagedMqaLogits, Stream, Tensor, type Device } from '../../lib';
+import { graphTime, hostTime } from '../timing';
+import { BenchContext, BenchResult, Suite, withFloor } from '../types';
+
+const D = 128;
+
+/** Inputs for one shape: random fp8 K (no NaN codes), scales, q, weights, shuffled block table. */
+export function mqaInputs(device: Device, B: number, ctx: number, P: number, layout: KCacheLayout, H = 64, N = 1) {
+  const maxBlocks = Math.ceil(ctx / P);
+  const numPages = B * maxBlocks;
+  const pageBytes = P * (D + 4);
+  // One page worth of bytes repeated: generation in JS must stay cheap at 128 x 128k tokens.
+  const page = new Uint8Array(pageBytes);
+  for (let i = 0; i < P * D; i++) page[i] = (i * 37 + 11) & 0x7e;
+  new Float32Array(page.buffer, P * D, P).fill(0.75);
+  const cacheHost = new Uint8Array(numPages * pageBytes);
+  for (let pg = 0; pg < numPages; pg++) cacheHost.set(page, pg * pageBytes);
+  const cache = new IndexerKCache(Tensor.from(cacheHost, [numPages, pageBytes], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: P, layout });
+  const bt = new Int32Array(B * maxBlocks);
+  for (let i = 0; i < bt.length; i++) bt[i] = (i * 7919) % numPages;
+  const q = new Uint8Array(B * N * H * D);
+  for (let i = 0; i < q.length; i++) q[i] = (i * 13 + 5) & 0x7e;
+  return {
+    cache,
+    q: Tensor.from(q, [B, N, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
+    w: Tensor.from(Float32Array.from({ length: B * N * H }, (_, i) => Math.sin(i)), [B * N, H], { device }) as Tensor<'float32'>,
+    cl: Tensor.from(new Int32Array(B).fill(ctx), [B], { device }) as Tensor<'int32'>,
+    bt: Tensor.from(bt, [B, maxBlocks], { device }) as Tensor<'int32'>,
+    out: Tensor.empty([B * N, ctx], { dtype: 'float32', device }) as Tensor<'float32'>,
+    bytes: B * ctx * (D + 4) + B * N * H * (D + 4) + B * N * ctx * 4 + B * maxBlocks * 4,
+    flops: 2 * B * N * H * ctx * D,
+    dispose() {
+      for (const t of [this.q, this.w, this.cl, this.bt, this.out]) t.dispose();
+      cache.dispose();
+    },
+  };
+}
+
+function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout): { us: number; bytes: number; flops: number } {
+  const x = mqaInputs(ctx.device, B, len, P, layout);
+  try {
+    const run = () => pagedMqaLogits(x.q, x.cache, x.w, x.cl, x.bt, { maxContextLen: len, out: x.out, stream });
+    const t = ctx.device === 'cpu' ? hostTime(run, { iters: 1, repeats: 3, warmup: 1 }) : graphTime(stream, run, { callsPerGraph: 10, iters: 10 });
+    return { us: t.us, bytes: x.bytes, flops: x.flops };
+  } finally {
+    x.dispose();
+  }
+}
+
+export const mqaLogitsSuite: Suite = {
+  name: 'mqa-logits',
+  description: 'paged MQA logits (H=64, next_n=1): preshuffle p64 vs plain p64 vs plain p1 baseline',
+  inDefaultSet: true,
+  async run(ctx) {
+    const out: BenchResult[] = [];
+    const gpu = ctx.device !== 'cpu';
+    const stream = gpu ? Stream.create(ctx.device) : (undefined as unknown as Stream);
+    const shapes: [number, number][] = !gpu ? [[2, 512]] : ctx.quick ? [[64, 8192], [1, 65536]] : [[64, 8192], [1, 2048], [1, 65536], [1, 131072], [16, 8192], [16, 65536], [64, 2048], [64, 65536], [128, 8192], [128, 65536]];
+    for (const [B, len] of shapes) {
+      ctx.progress(`mqa-logits B=${B} ctx=${len}`);
+      const pre = timeOne(ctx, stream, B, len, 64, 'preshuffle');
+      const plain = timeOne(ctx, stream, B, len, 64, 'plain');
+      const p1 = B * len <= 64 * 65536 ? timeOne(ctx, stream, B, len, 1, 'plain') : undefined;
+      const tflops = (f: number, us: number) => +(f / us / 1e6).toFixed(1);
+      out.push(withFloor({ suite: 'mqa-logits', case: `B=${B} ctx=${len} preshuffle p64`, device: ctx.device, us: pre.us, bytes: pre.bytes, baseline: p1 ? 'plain p1' : undefined, baselineUs: p1?.us, extra: { tflops: tflops(pre.flops, pre.us), plainP64Us: +plain.us.toFixed(2) } }, ctx));
+      out.push(withFloor({ suite: 'mqa-logits', case: `B=${B} ctx=${len} plain p64`, device: ctx.device, us: plain.us, bytes: plain.bytes, extra: { tflops: tflops(plain.flops, plain.us) } }, ctx));
+      if (p1) out.push(withFloor({ suite: 'mqa-logits', case: `B=${B} ctx=${len} plain p1 (baseline)`, device: ctx.device, us: p1.us, bytes: p1.bytes + B * len * 4, extra: { tflops: tflops(p1.flops, p1.us) } }, ctx));
+    }
+    if (gpu) stream.dispose();
+    return out;
+  },
+};

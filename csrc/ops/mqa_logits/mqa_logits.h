@@ -1,0 +1,70 @@
+// Lightning-indexer scores (SPEC §3): for query row r = b*N + n and key position pos,
+//   logits[r, pos] = k_scale[pos] * sum_h weights[r, h] * relu(sum_d q[b, n, h, d] * k[pos, d])
+// with fp8 products accumulated in fp32. Paged: K comes from the indexer cache through a block table.
+// Ragged (prefill): K is a contiguous fp8 [S_kv, 128] tensor with its scales and each row covers
+// [ks, ke). Valid positions are written; invalid ones are left alone unless `clean` (then -inf).
+#pragma once
+#include "core/tensor.h"
+#include "ops/indexer_cache/indexer_cache.h"
+#include "runtime/runtime.h"
+
+namespace nsa {
+
+constexpr int kMqaTile = 64;  // key positions per tile
+
+struct MqaLogitsParams {
+  const uint8_t* q;            // fp8 [B, N, H, 128] contiguous (ragged: [S, H, 128], N = 1)
+  const float* weights;        // [B*N, H] contiguous
+  float* out;                  // [B*N, >= max_context_len], row stride out_stride
+  int64_t out_stride;
+  int64_t max_context_len;     // columns the caller sized (clean fills up to here)
+  int batch, next_n, heads;
+  // paged K
+  const uint8_t* cache;        // [num_pages, P*(128+4)]
+  int64_t num_pages;
+  int page_size;
+  KCacheLayout layout;
+  const int32_t* block_table;  // [B, max_blocks]
+  int64_t block_table_stride;
+  int max_blocks;
+  const int32_t* context_lens; // [B] or [B, N]
+  bool context_2d;
+  // ragged K (paged fields unused): row i reads k rows [ks[i], ke[i]) and writes the same columns
+  const uint8_t* k;            // fp8 [S_kv, 128]
+  const float* k_scale;        // [S_kv]
+  const int32_t* ks;
+  const int32_t* ke;
+  int64_t num_kv;
+  bool ragged;
+  bool clean;
+};
+
+// Valid key range of query row (b, n): [begin, end), clamped to what the inputs can address.
+NSA_HD void mqa_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin, int64_t& end) {
+  if (p.ragged) {
+    begin = p.ks[b];
+    end = p.ke[b];
+    if (begin < 0) begin = 0;
+    if (end > p.num_kv) end = p.num_kv;
+    if (end > p.max_context_len) end = p.max_context_len;
+  } else {
+    begin = 0;
+    end = p.context_2d ? p.context_lens[int64_t(b) * p.next_n + n] : int64_t(p.context_lens[b]) - p.next_n + n + 1;
+    const int64_t addressable = int64_t(p.max_blocks) * p.page_size;
+    if (end > addressable) end = addressable;
+    if (end > p.max_context_len) end = p.max_context_len;
+  }
+  if (end < begin) end = begin;
+}
+
+// Host APIs: validate, then run on the tensors' device.
+void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCacheGeometry& g, const TensorView& weights,
+                      const TensorView& context_lens, const TensorView& block_table, const TensorView& out,
+                      int64_t max_context_len, bool clean, StreamHandle stream);
+void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorView& k_scale, const TensorView& weights,
+                       const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, StreamHandle stream);
+
+void mqa_logits_cpu(const MqaLogitsParams& p);
+void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream);
+
+}  // namespace nsa

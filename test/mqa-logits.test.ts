@@ -1,0 +1,219 @@
+// SPEC §3 MQA logits. Unit project: the native CPU implementation against an independent TypeScript
+// reference. GPU project: the kernel against the native CPU implementation. Outputs are poisoned
+// first; valid positions must match within 1e-5 of the row's scale, invalid ones must keep their
+// poison bytes (or be -inf with clean).
+import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, pagedMqaLogits, raggedMqaLogits, Tensor, type Device } from '../lib';
+import { describeDevice, expectNsaError, ON_GPU, Rng } from './helpers';
+
+const D = 128;
+const FP8 = Float32Array.from({ length: 256 }, (_, i) => fp8E4M3ToF32(i));
+
+/** Random fp8 bytes without the NaN codes. */
+function randFp8(rng: Rng, n: number): Uint8Array {
+  const a = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let b = rng.int(0, 256);
+    if ((b & 0x7f) === 0x7f) b ^= 1;
+    a[i] = b;
+  }
+  return a;
+}
+
+function kOffset(layout: KCacheLayout, t: number, d: number): number {
+  return layout === 'plain' ? t * D + d : (t >> 4) * 16 * D + (d >> 4) * 256 + (t & 15) * 16 + (d & 15);
+}
+
+interface Case {
+  B: number; N: number; H: number; P: number; layout: KCacheLayout;
+  lens: number[]; maxLen: number; numPages: number; maxBlocks: number;
+  cache: Uint8Array; q: Uint8Array; w: Float32Array; bt: Int32Array; cl: Int32Array; cl2d: boolean;
+}
+
+function makeCase(rng: Rng, P: number, layout: KCacheLayout, N: number, H: number, lens: number[], cl2d = false): Case {
+  const B = lens.length;
+  const maxLen = Math.max(1, ...lens) + rng.int(0, 40);
+  const maxBlocks = Math.ceil(maxLen / P) + 1;
+  const numPages = B * maxBlocks + 3;
+  const pageBytes = P * (D + 4);
+  const cache = randFp8(rng, numPages * pageBytes);
+  const dv = new DataView(cache.buffer);
+  for (let pg = 0; pg < numPages; pg++) for (let t = 0; t < P; t++) dv.setFloat32(pg * pageBytes + P * D + 4 * t, 0.25 + rng.next(), true);
+  const perm = rng.shuffle(Array.from({ length: numPages }, (_, i) => i));
+  const bt = new Int32Array(B * maxBlocks);
+  for (let i = 0; i < bt.length; i++) bt[i] = perm[i];
+  const w = Float32Array.from({ length: B * N * H }, () => rng.normal());
+  let cl: Int32Array;
+  if (cl2d) cl = Int32Array.from({ length: B * N }, (_, i) => Math.max(0, lens[Math.floor(i / N)] - rng.int(0, 3)));
+  else cl = Int32Array.from(lens);
+  return { B, N, H, P, layout, lens, maxLen, numPages, maxBlocks, cache, q: randFp8(rng, B * N * H * D), w, bt, cl, cl2d };
+}
+
+function rowEnd(c: Case, b: number, n: number): number {
+  const e = c.cl2d ? c.cl[b * c.N + n] : c.cl[b] - c.N + n + 1;
+  return Math.max(0, Math.min(e, c.maxLen));
+}
+
+/** Independent TS reference for valid positions (NaN elsewhere). */
+function tsReference(c: Case): Float32Array {
+  const out = new Float32Array(c.B * c.N * c.maxLen).fill(NaN);
+  const pageBytes = c.P * (D + 4);
+  const dv = new DataView(c.cache.buffer);
+  const kf = new Float32Array(D);
+  for (let b = 0; b < c.B; b++)
+    for (let n = 0; n < c.N; n++) {
+      const r = b * c.N + n;
+      for (let pos = 0; pos < rowEnd(c, b, n); pos++) {
+        const page = c.bt[b * c.maxBlocks + Math.floor(pos / c.P)], t = pos % c.P;
+        for (let d = 0; d < D; d++) kf[d] = FP8[c.cache[page * pageBytes + kOffset(c.layout, t, d)]];
+        let acc = 0;
+        for (let h = 0; h < c.H; h++) {
+          let s = 0;
+          const qo = (r * c.H + h) * D;
+          for (let d = 0; d < D; d++) s = Math.fround(s + FP8[c.q[qo + d]] * kf[d]);
+          acc = Math.fround(acc + Math.fround(c.w[r * c.H + h] * Math.max(s, 0)));
+        }
+        out[r * c.maxLen + pos] = Math.fround(dv.getFloat32(page * pageBytes + c.P * D + 4 * t, true) * acc);
+      }
+    }
+  return out;
+}
+
+function run(c: Case, device: Device, clean: boolean, poison: Float32Array): Float32Array {
+  const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: c.P, layout: c.layout });
+  const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device }) as Tensor<'float32'>;
+  pagedMqaLogits(
+    Tensor.from(c.q, [c.B, c.N, c.H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
+    cache,
+    Tensor.from(c.w, [c.B * c.N, c.H], { device }) as Tensor<'float32'>,
+    Tensor.from(c.cl, c.cl2d ? [c.B, c.N] : [c.B], { device }) as Tensor<'int32'>,
+    Tensor.from(c.bt, [c.B, c.maxBlocks], { device }) as Tensor<'int32'>,
+    { maxContextLen: c.maxLen, clean, out },
+  );
+  return out.toTypedArraySync();
+}
+
+/** Compares valid positions within 1e-5 of each row's largest |ref|; invalid: poison or -inf. */
+function compare(c: Case, got: Float32Array, ref: Float32Array, poison: Float32Array, clean: boolean): number {
+  let worst = 0;
+  for (let r = 0; r < c.B * c.N; r++) {
+    const end = rowEnd(c, Math.floor(r / c.N), r % c.N);
+    let scale = 1e-30;
+    for (let p = 0; p < end; p++) scale = Math.max(scale, Math.abs(ref[r * c.maxLen + p]));
+    for (let p = 0; p < c.maxLen; p++) {
+      const i = r * c.maxLen + p;
+      if (p < end) {
+        const e = Math.abs(got[i] - ref[i]) / scale;
+        if (!(e <= 1e-5)) throw new Error(`row ${r} pos ${p}: ${got[i]} vs ${ref[i]} (rel ${e})`);
+        worst = Math.max(worst, e);
+      } else if (clean ? got[i] !== -Infinity : !Object.is(got[i], poison[i])) {
+        throw new Error(`row ${r} pos ${p} (invalid): ${got[i]}, expected ${clean ? '-inf' : 'untouched'}`);
+      }
+    }
+  }
+  return worst;
+}
+
+describeDevice('SPEC §3a paged MQA logits', (device) => {
+  const rng = new Rng();
+  const configs: [number, KCacheLayout][] = [[64, 'preshuffle'], [64, 'plain'], [32, 'preshuffle'], [32, 'plain'], [16, 'preshuffle'], [16, 'plain'], [1, 'plain']];
+  configs.forEach(([P, layout], ci) => {
+    for (const N of [1, 2, 3, 4]) {
+      const H = (ci + N) % 2 ? 32 : 64;
+      test(`P=${P} ${layout} N=${N} H=${H}: matches the reference; invalid positions untouched / -inf (seed ${rng.seed})`, () => {
+        const lens = ON_GPU ? [0, 1, P - 1 + N, P + N, P + 1 + N, 700, 1500] : [1, P + N, P + 1 + N, 70];
+        const c = makeCase(rng, P, layout, N, H, lens.map((l) => Math.max(l, 0)), N === 2);
+        const ref = ON_GPU ? run(c, 'cpu', false, new Float32Array(c.B * c.N * c.maxLen)) : tsReference(c);
+        for (const clean of [false, true]) {
+          const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal() * 1e6);
+          compare(c, run(c, device, clean, poison), ref, poison, clean);
+        }
+      });
+    }
+  });
+
+  if (ON_GPU) {
+    test('long and uneven: lengths 0, 1, 63, 64, 65, 8191, 70000 in one batch (P=64 preshuffle, H=64)', () => {
+      const c = makeCase(rng, 64, 'preshuffle', 1, 64, [0, 1, 63, 64, 65, 8191, 70000]);
+      const poison = Float32Array.from({ length: c.B * c.maxLen }, () => rng.normal());
+      const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, new Float32Array(c.B * c.maxLen)), poison, false);
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    });
+  }
+
+  test('block-table entries past the last needed page are never read; bad entries are refused on the host', () => {
+    const c = makeCase(rng, 64, 'preshuffle', 1, 64, [100, 5]);
+    // poison the unused tail of each row with huge out-of-range pages
+    for (let b = 0; b < c.B; b++) for (let j = Math.ceil(c.lens[b] / 64); j < c.maxBlocks; j++) c.bt[b * c.maxBlocks + j] = 1 << 30;
+    const poison = new Float32Array(c.B * c.maxLen).fill(7);
+    const ref = ON_GPU ? run(c, 'cpu', false, new Float32Array(c.B * c.maxLen)) : tsReference(c);
+    compare(c, run(c, device, false, poison), ref, poison, false);
+    c.bt[0] = c.numPages; // a needed page outside the cache
+    if (!ON_GPU) expectNsaError(() => run(c, device, false, poison), 'E_RANGE', /blockTable\[0, 0\]: got/);
+    else run(c, device, false, poison); // read as zeros, never out of bounds (memcheck proves it)
+  });
+
+  test('bad inputs', () => {
+    const c = makeCase(rng, 64, 'preshuffle', 1, 64, [10]);
+    const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, 64 * 132], { dtype: 'uint8', device }) as Tensor<'uint8'>);
+    const q = Tensor.from(c.q, [1, 1, 64, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>;
+    const w = Tensor.from(c.w, [1, 64], { device }) as Tensor<'float32'>;
+    const cl = Tensor.from(c.cl, [1], { device }) as Tensor<'int32'>;
+    const bt = Tensor.from(c.bt, [1, c.maxBlocks], { device }) as Tensor<'int32'>;
+    expectNsaError(() => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: -1 }), 'E_RANGE', /maxContextLen/);
+    expectNsaError(() => pagedMqaLogits(q.view([1, 1, 32, 256]) as never, cache, w, cl, bt, { maxContextLen: 64 }), 'E_UNSUPPORTED', /q.shape\[3\]: got 256/);
+    expectNsaError(() => pagedMqaLogits(Tensor.from(randFp8(rng, 5 * 64 * D), [1, 5, 64, D], { dtype: 'float8_e4m3fn', device }) as never, cache, w, cl, bt, { maxContextLen: 64 }), 'E_RANGE', /next_n/);
+    expectNsaError(() => pagedMqaLogits(q.view([1, 1, 16, 512]).view([1, 1, 64, 128]), cache, w.view([2, 32]) as never, cl, bt, { maxContextLen: 64 }), 'E_SHAPE', /weights.shape/);
+    expectNsaError(() => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: 64, out: Tensor.empty([1, 10], { device }) as never }), 'E_SHAPE', /out.shape\[1\]: got 10/);
+    expectNsaError(() => pagedMqaLogits(q, cache, Tensor.from(c.w, [1, 64], { dtype: 'bfloat16', device }) as never, cl, bt, { maxContextLen: 64 }), 'E_DTYPE', /weights.dtype/);
+  });
+});
+
+describeDevice('SPEC §3b ragged MQA logits', (device) => {
+  const rng = new Rng();
+  test(`rows cover [ks, ke); others untouched / -inf (seed ${rng.seed})`, () => {
+    const S = ON_GPU ? 40 : 6, Skv = ON_GPU ? 3000 : 300, H = 64;
+    const k = randFp8(rng, Skv * D);
+    const kScale = Float32Array.from({ length: Skv }, () => 0.5 + rng.next());
+    const q = randFp8(rng, S * H * D);
+    const w = Float32Array.from({ length: S * H }, () => rng.normal());
+    const ks = Int32Array.from({ length: S }, () => rng.int(0, Skv));
+    const ke = Int32Array.from(ks, (s) => Math.min(Skv, s + rng.int(0, 700)));
+    ks[0] = 0; ke[0] = Skv; // one full row
+    ke[1] = ks[1]; // one empty row
+    const ref = new Float32Array(S * Skv).fill(NaN);
+    for (let i = 0; i < S; i++)
+      for (let p = ks[i]; p < ke[i]; p++) {
+        let acc = 0;
+        for (let h = 0; h < H; h++) {
+          let s = 0;
+          for (let d = 0; d < D; d++) s = Math.fround(s + FP8[q[(i * H + h) * D + d]] * FP8[k[p * D + d]]);
+          acc = Math.fround(acc + Math.fround(w[i * H + h] * Math.max(s, 0)));
+        }
+        ref[i * Skv + p] = Math.fround(kScale[p] * acc);
+      }
+    for (const clean of [false, true]) {
+      const poison = Float32Array.from({ length: S * Skv }, () => rng.normal() * 1e3);
+      const out = Tensor.from(poison, [S, Skv], { device }) as Tensor<'float32'>;
+      raggedMqaLogits(
+        Tensor.from(q, [S, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
+        Tensor.from(k, [Skv, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
+        Tensor.from(kScale, [Skv], { device }) as Tensor<'float32'>,
+        Tensor.from(w, [S, H], { device }) as Tensor<'float32'>,
+        Tensor.from(ks, [S], { device }) as Tensor<'int32'>,
+        Tensor.from(ke, [S], { device }) as Tensor<'int32'>,
+        { clean, out },
+      );
+      const got = out.toTypedArraySync();
+      for (let i = 0; i < S; i++) {
+        let scale = 1e-30;
+        for (let p = ks[i]; p < ke[i]; p++) scale = Math.max(scale, Math.abs(ref[i * Skv + p]));
+        for (let p = 0; p < Skv; p++) {
+          const j = i * Skv + p;
+          if (p >= ks[i] && p < ke[i]) {
+            if (!(Math.abs(got[j] - ref[j]) / scale <= 1e-5)) throw new Error(`row ${i} pos ${p}: ${got[j]} vs ${ref[j]}`);
+          } else if (clean ? got[j] !== -Infinity : !Object.is(got[j], poison[j])) throw new Error(`row ${i} pos ${p} invalid: ${got[j]}`);
+        }
+      }
+    }
+  });
+});
