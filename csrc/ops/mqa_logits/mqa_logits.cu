@@ -11,6 +11,11 @@
 
 #include "gpu/check.h"
 #include "ops/mqa_logits/mqa_logits.h"
+#if defined(NSA_WITH_HIP)
+#include <hip/hip_fp16.h>
+#else
+#include <cuda_fp16.h>
+#endif
 
 namespace nsa {
 namespace {
@@ -19,13 +24,12 @@ constexpr int kStages = 3;
 constexpr int kTilesPerCta = 8;
 constexpr int kTileKBytes = kMqaTile * kIndexerHeadDim;      // 8192
 constexpr int kStageBytes = kTileKBytes + kMqaTile * 4;      // + scales
-constexpr int kMaxNextN = 4;
 
 #if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define NSA_CP_ASYNC 1
 #endif
 #if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-#define NSA_FP8_MMA 1
+#define NSA_FP8_CVT 1  // cvt.rn.f16x2.e4m3x2
 #endif
 
 // 16 (or 4) bytes global -> shared; zero-filled without any read when !valid.
@@ -57,31 +61,43 @@ __device__ __forceinline__ void copy_wait() {
 #endif
 }
 
-#if !defined(NSA_FP8_MMA)
-__device__ __forceinline__ float fp8_byte(uint32_t w, int e) { return fp8_e4m3_to_f32(static_cast<uint8_t>(w >> (8 * e))); }
+// fp8 pair -> f16 pair (exact: every e4m3 value is an f16). lo byte -> lo half.
+__device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint16_t v) {
+#if defined(NSA_FP8_CVT)
+  uint32_t r;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(r) : "h"(v));
+  return r;
+#else
+  const __half lo = __float2half_rn(fp8_e4m3_to_f32(static_cast<uint8_t>(v & 0xFF)));
+  const __half hi = __float2half_rn(fp8_e4m3_to_f32(static_cast<uint8_t>(v >> 8)));
+  return uint32_t(__half_as_ushort(lo)) | (uint32_t(__half_as_ushort(hi)) << 16);
 #endif
+}
 
-// c += A(16x32, row) * B(32x8, col), fp8 e4m3 inputs, fp32 accumulate; fragments as mma.sync
-// m16n8k32 defines them (a0/a2: row g, a1/a3: row g+8; k = tig*4 + e, +16 for a2/a3 and b1).
-__device__ __forceinline__ void mma_fp8(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-#if defined(NSA_FP8_MMA)
+// c += A(16x16 f16, row) * B(16x8 f16, col), fp32 accumulate: mma.sync m16n8k16. Fragments: a0/a2 row
+// g, a1/a3 row g+8; a0/a1 logical k = tig*2 + {0,1}, a2/a3 k = 8 + tig*2 + {0,1}; b0 / b1 the same k
+// for column g. Callers map logical k onto physical dims identically for A and B, so any permutation
+// of the 16 dims inside one instruction is fine (the sum does not depend on the order of k).
+__device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+#if defined(NSA_WITH_CUDA)
   asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #else
-  // Portable emulation (sm_80, HIP): gather the rows / columns this lane owns from its neighbours.
+  // Portable emulation (HIP): gather this lane's rows / columns from its neighbours.
   const int lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
+  auto h2 = [](uint32_t w, int e) { return __half2float(__ushort_as_half(static_cast<unsigned short>(w >> (16 * e)))); };
   for (int j = 0; j < 4; ++j) {
     const uint32_t r0 = gpu_shfl32(a[0], g * 4 + j), r1 = gpu_shfl32(a[1], g * 4 + j);
     const uint32_t r2 = gpu_shfl32(a[2], g * 4 + j), r3 = gpu_shfl32(a[3], g * 4 + j);
     const uint32_t c0lo = gpu_shfl32(b0, 2 * tig * 4 + j), c0hi = gpu_shfl32(b1, 2 * tig * 4 + j);
     const uint32_t c1lo = gpu_shfl32(b0, (2 * tig + 1) * 4 + j), c1hi = gpu_shfl32(b1, (2 * tig + 1) * 4 + j);
-    for (int e = 0; e < 4; ++e) {
-      c[0] += fp8_byte(r0, e) * fp8_byte(c0lo, e) + fp8_byte(r2, e) * fp8_byte(c0hi, e);
-      c[1] += fp8_byte(r0, e) * fp8_byte(c1lo, e) + fp8_byte(r2, e) * fp8_byte(c1hi, e);
-      c[2] += fp8_byte(r1, e) * fp8_byte(c0lo, e) + fp8_byte(r3, e) * fp8_byte(c0hi, e);
-      c[3] += fp8_byte(r1, e) * fp8_byte(c1lo, e) + fp8_byte(r3, e) * fp8_byte(c1hi, e);
+    for (int e = 0; e < 2; ++e) {
+      c[0] += h2(r0, e) * h2(c0lo, e) + h2(r2, e) * h2(c0hi, e);
+      c[1] += h2(r0, e) * h2(c1lo, e) + h2(r2, e) * h2(c1hi, e);
+      c[2] += h2(r1, e) * h2(c0lo, e) + h2(r3, e) * h2(c0hi, e);
+      c[3] += h2(r1, e) * h2(c1lo, e) + h2(r3, e) * h2(c1hi, e);
     }
   }
 #endif
@@ -90,9 +106,12 @@ __device__ __forceinline__ void mma_fp8(float c[4], const uint32_t a[4], uint32_
 // Byte of (token t, dim d) inside a staged tile (the preshuffled arrangement).
 __device__ __forceinline__ int tile_offset(int t, int d) { return (t >> 4) * 2048 + (d >> 4) * 256 + (t & 15) * 16 + (d & 15); }
 
-// Stages tile `tile` (positions base + 64*tile ...) of query row-group b into `stage`.
-__device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int b, int64_t base, int64_t end, int64_t tile,
-                                          uint8_t* stage, int tid, int nthreads) {
+// Stages tile `tile` (positions base + 64*tile ...) of query row-group b into `stage`. Paged: the
+// CTA's block-table slice was read once into `pages` (entry j = page of positions pos0 + j*P, -1 when
+// not needed or outside the cache), so issuing a tile never waits on a global load.
+__device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base, int64_t end, int64_t tile,
+                                          const int32_t* pages, int64_t pos0, int log2_page, uint8_t* stage, int tid,
+                                          int nthreads) {
   const int64_t t0 = base + tile * kMqaTile;
   if (p.ragged) {
     for (int ci = tid; ci < kMqaTile * 8; ci += nthreads) {
@@ -109,12 +128,11 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int b, int64
     return;
   }
   const int64_t page_bytes = kcache_page_bytes(p.page_size);
-  const int32_t* bt = p.block_table + int64_t(b) * p.block_table_stride;
-  // The page of position pos and whether it may be read (needed, addressable and inside the cache).
+  const int slot_mask = p.page_size - 1;
   auto page_of = [&](int64_t pos, int64_t& page) {
     if (pos >= end) return false;
-    page = bt[pos / p.page_size];
-    return page >= 0 && page < p.num_pages;
+    page = pages[(pos - pos0) >> log2_page];
+    return page >= 0;
   };
   if (p.page_size == 1) {  // 132-byte pages: 4-byte pieces
     for (int pi = tid; pi < kMqaTile * 32; pi += nthreads) {
@@ -129,7 +147,7 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int b, int64
       const int64_t pos = t0 + grp * 16;
       int64_t page = 0;
       const bool ok = page_of(pos, page);
-      copy16(stage + grp * 2048 + off, ok ? p.cache + page * page_bytes + (pos % p.page_size) / 16 * 2048 + off : p.cache, ok);
+      copy16(stage + grp * 2048 + off, ok ? p.cache + page * page_bytes + ((pos & slot_mask) >> 4) * 2048 + off : p.cache, ok);
     }
   } else {
     for (int ci = tid; ci < kMqaTile * 8; ci += nthreads) {
@@ -137,50 +155,48 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int b, int64
       const int64_t pos = t0 + t;
       int64_t page = 0;
       const bool ok = page_of(pos, page);
-      copy16(stage + tile_offset(t, cd * 16), ok ? p.cache + page * page_bytes + (pos % p.page_size) * kIndexerHeadDim + cd * 16 : p.cache, ok);
+      copy16(stage + tile_offset(t, cd * 16), ok ? p.cache + page * page_bytes + (pos & slot_mask) * kIndexerHeadDim + cd * 16 : p.cache, ok);
     }
   }
   for (int t = tid; t < kMqaTile; t += nthreads) {
     const int64_t pos = t0 + t;
     int64_t page = 0;
     const bool ok = page_of(pos, page);
-    copy4(stage + kTileKBytes + 4 * t, ok ? p.cache + page * page_bytes + kcache_scale_offset(p.page_size, static_cast<int>(pos % p.page_size)) : p.cache, ok);
+    copy4(stage + kTileKBytes + 4 * t, ok ? p.cache + page * page_bytes + kcache_scale_offset(p.page_size, static_cast<int>(pos & slot_mask)) : p.cache, ok);
   }
 }
 
-template <int kHeads>
+constexpr int kCtaPositions = kTilesPerCta * kMqaTile;  // 512: the block-table slice has 512 / P entries
+
+template <int kHeads, int kN>
 __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsParams p) {
   constexpr int kWarps = kHeads / 16;
   constexpr int kThreadsPerCta = kWarps * 32;
   extern __shared__ __align__(16) uint8_t smem[];
   float* red = reinterpret_cast<float*>(smem + kStages * kStageBytes);  // [kWarps][64]
+  int32_t* pages = reinterpret_cast<int32_t*>(red + kWarps * kMqaTile);   // [512 / P]
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tig = lane & 3;
   const int b = blockIdx.y;
-  const int N = p.next_n;
 
   // Row ranges of this request's query rows; tiles cover the union.
-  int64_t begin[kMaxNextN], end[kMaxNextN];
+  int64_t begin[kN], end[kN];
   int64_t lo = INT64_MAX, hi = 0;
 #pragma unroll
-  for (int n = 0; n < kMaxNextN; ++n) {
-    begin[n] = end[n] = 0;
-    if (n < N) {
-      mqa_row_range(p, b, n, begin[n], end[n]);
-      if (end[n] > begin[n]) {
-        lo = begin[n] < lo ? begin[n] : lo;
-        hi = end[n] > hi ? end[n] : hi;
-      }
+  for (int n = 0; n < kN; ++n) {
+    mqa_row_range(p, b, n, begin[n], end[n]);
+    if (end[n] > begin[n]) {
+      lo = begin[n] < lo ? begin[n] : lo;
+      hi = end[n] > hi ? end[n] : hi;
     }
   }
 
   // clean: -inf over this CTA's column span wherever a row is invalid (disjoint from valid writes).
   if (p.clean) {
-    const int64_t c0 = int64_t(blockIdx.x) * kTilesPerCta * kMqaTile;
-    const int64_t c1 = c0 + kTilesPerCta * kMqaTile < p.max_context_len ? c0 + kTilesPerCta * kMqaTile : p.max_context_len;
+    const int64_t c0 = int64_t(blockIdx.x) * kCtaPositions;
+    const int64_t c1 = c0 + kCtaPositions < p.max_context_len ? c0 + kCtaPositions : p.max_context_len;
 #pragma unroll
-    for (int n = 0; n < kMaxNextN; ++n) {
-      if (n >= N) break;
-      float* out = p.out + (int64_t(b) * N + n) * p.out_stride;
+    for (int n = 0; n < kN; ++n) {
+      float* out = p.out + (int64_t(b) * kN + n) * p.out_stride;
       for (int64_t col = c0 + tid; col < c1; col += kThreadsPerCta)
         if (col < begin[n] || col >= end[n]) out[col] = -std::numeric_limits<float>::infinity();
     }
@@ -192,55 +208,70 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
   if (first >= num_tiles) return;
   const int count = static_cast<int>(num_tiles - first < kTilesPerCta ? num_tiles - first : kTilesPerCta);
 
-  // Start the pipeline before the Q loads so both are in flight together.
+  // The block-table slice for this CTA's positions, once.
+  const int64_t pos0 = base + first * kMqaTile;
+  const int log2_page = __ffs(p.page_size) - 1;
+  if (!p.ragged) {
+    const int32_t* bt = p.block_table + int64_t(b) * p.block_table_stride;
+    for (int j = tid; j < (kCtaPositions >> log2_page); j += kThreadsPerCta) {
+      const int64_t pos = pos0 + (int64_t(j) << log2_page);
+      int32_t page = -1;
+      if (pos < hi) {  // entries past the last needed page are never read
+        page = bt[pos >> log2_page];
+        if (page < 0 || page >= p.num_pages) page = -1;  // read as zeros, never out of bounds
+      }
+      pages[j] = page;
+    }
+    __syncthreads();
+  }
+
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < count) load_tile(p, b, base, hi, first + s, smem + s * kStageBytes, tid, kThreadsPerCta);
+    if (s < count) load_tile(p, base, hi, first + s, pages, pos0, log2_page, smem + s * kStageBytes, tid, kThreadsPerCta);
     copy_commit();
   }
 
-  // Q as A fragments (rows = heads 16*warp + g and + 8), and the matching weights.
-  uint32_t a[kMaxNextN][4][4];
-  float w0[kMaxNextN], w1[kMaxNextN];
+  // Q rows (heads 16*warp + g and + 8) as f16 A fragments, converted once; dims of k-step ks are
+  // ks*16 + tig*4 + {0,1} (a0/a1) and + {2,3} (a2/a3), matching the B loads below.
+  uint32_t a[kN][8][4];
+  float w0[kN], w1[kN];
 #pragma unroll
-  for (int n = 0; n < kMaxNextN; ++n) {
-    if (n < N) {
-      const int64_t row = int64_t(b) * N + n;
-      const uint8_t* q0 = p.q + (row * p.heads + warp * 16 + g) * kIndexerHeadDim;
-      const uint8_t* q1 = q0 + 8 * kIndexerHeadDim;
+  for (int n = 0; n < kN; ++n) {
+    const int64_t row = int64_t(b) * kN + n;
+    const uint8_t* q0 = p.q + (row * p.heads + warp * 16 + g) * kIndexerHeadDim + tig * 4;
+    const uint8_t* q1 = q0 + 8 * kIndexerHeadDim;
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) {
-        a[n][ks][0] = *reinterpret_cast<const uint32_t*>(q0 + ks * 32 + tig * 4);
-        a[n][ks][1] = *reinterpret_cast<const uint32_t*>(q1 + ks * 32 + tig * 4);
-        a[n][ks][2] = *reinterpret_cast<const uint32_t*>(q0 + ks * 32 + 16 + tig * 4);
-        a[n][ks][3] = *reinterpret_cast<const uint32_t*>(q1 + ks * 32 + 16 + tig * 4);
-      }
-      w0[n] = p.weights[row * p.heads + warp * 16 + g];
-      w1[n] = p.weights[row * p.heads + warp * 16 + g + 8];
+    for (int ks = 0; ks < 8; ++ks) {
+      const uint32_t x0 = *reinterpret_cast<const uint32_t*>(q0 + ks * 16);
+      const uint32_t x1 = *reinterpret_cast<const uint32_t*>(q1 + ks * 16);
+      a[n][ks][0] = fp8x2_to_f16x2(static_cast<uint16_t>(x0 & 0xFFFF));
+      a[n][ks][1] = fp8x2_to_f16x2(static_cast<uint16_t>(x1 & 0xFFFF));
+      a[n][ks][2] = fp8x2_to_f16x2(static_cast<uint16_t>(x0 >> 16));
+      a[n][ks][3] = fp8x2_to_f16x2(static_cast<uint16_t>(x1 >> 16));
     }
+    w0[n] = p.weights[row * p.heads + warp * 16 + g];
+    w1[n] = p.weights[row * p.heads + warp * 16 + g + 8];
   }
 
   for (int i = 0; i < count; ++i) {
-    if (i + kStages - 1 < count) load_tile(p, b, base, hi, first + i + kStages - 1, smem + ((i + kStages - 1) % kStages) * kStageBytes, tid, kThreadsPerCta);
+    if (i + kStages - 1 < count)
+      load_tile(p, base, hi, first + i + kStages - 1, pages, pos0, log2_page, smem + ((i + kStages - 1) % kStages) * kStageBytes, tid, kThreadsPerCta);
     copy_commit();
     copy_wait<kStages - 1>();
     __syncthreads();
     const uint8_t* stage = smem + (i % kStages) * kStageBytes;
     const int64_t t0 = base + (first + i) * kMqaTile;
 #pragma unroll
-    for (int n = 0; n < kMaxNextN; ++n) {
-      if (n >= N) break;
+    for (int n = 0; n < kN; ++n) {
       float acc[8][4];
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) {
+      for (int ks = 0; ks < 8; ++ks) {
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
-          const int t = nt * 8 + g, d = ks * 32 + tig * 4;
-          const uint32_t b0 = *reinterpret_cast<const uint32_t*>(stage + tile_offset(t, d));
-          const uint32_t b1 = *reinterpret_cast<const uint32_t*>(stage + tile_offset(t, d + 16));
-          mma_fp8(acc[nt], a[n][ks], b0, b1);
+          const uint32_t x = *reinterpret_cast<const uint32_t*>(stage + tile_offset(nt * 8 + g, ks * 16 + tig * 4));
+          mma_f16(acc[nt], a[n][ks], fp8x2_to_f16x2(static_cast<uint16_t>(x & 0xFFFF)), fp8x2_to_f16x2(static_cast<uint16_t>(x >> 16)));
         }
       }
       // relu, weight, sum this warp's 16 heads: rows g and g+8 here, then over the 8 row groups.
@@ -262,11 +293,11 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
       if (tid < kMqaTile) {
         const int64_t pos = t0 + tid;
         if (pos >= begin[n] && pos < end[n]) {
-          float s = 0.f;
+          float sum = 0.f;
 #pragma unroll
-          for (int w = 0; w < kWarps; ++w) s += red[w * kMqaTile + tid];
+          for (int w = 0; w < kWarps; ++w) sum += red[w * kMqaTile + tid];
           const float scale = *reinterpret_cast<const float*>(stage + kTileKBytes + 4 * tid);
-          p.out[(int64_t(b) * N + n) * p.out_stride + pos] = scale * s;
+          p.out[(int64_t(b) * kN + n) * p.out_stride + pos] = scale * sum;
         }
       }
       __syncthreads();  // red is rewritten for the next row; the stage is refilled next iteration
@@ -274,26 +305,36 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
   }
 }
 
-template <int kHeads>
+template <int kHeads, int kN>
 void launch(const MqaLogitsParams& p, gpuStream_t s) {
-  const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4;
+  const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4 + kCtaPositions * 4;
   static bool configured = false;  // > 48 KB of dynamic shared memory needs the opt-in once
   if (!configured) {
-    NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(mqa_logits_kernel<kHeads>), gpuFuncAttributeMaxDynamicSharedMemorySize, smem));
+    NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(mqa_logits_kernel<kHeads, kN>), gpuFuncAttributeMaxDynamicSharedMemorySize, smem));
     configured = true;
   }
-  const int64_t chunks = (p.max_context_len + kTilesPerCta * kMqaTile - 1) / (kTilesPerCta * kMqaTile);
+  const int64_t chunks = (p.max_context_len + kCtaPositions - 1) / kCtaPositions;
   const dim3 grid(static_cast<unsigned>(chunks < 1 ? 1 : chunks), static_cast<unsigned>(p.batch));
-  mqa_logits_kernel<kHeads><<<grid, kHeads * 2, smem, s>>>(p);
+  mqa_logits_kernel<kHeads, kN><<<grid, kHeads * 2, smem, s>>>(p);
   NSA_LAUNCH_CHECK("mqa_logits_kernel");
+}
+
+template <int kHeads>
+void launch_n(const MqaLogitsParams& p, gpuStream_t s) {
+  switch (p.next_n) {
+    case 1: launch<kHeads, 1>(p, s); break;
+    case 2: launch<kHeads, 2>(p, s); break;
+    case 3: launch<kHeads, 3>(p, s); break;
+    default: launch<kHeads, 4>(p, s); break;
+  }
 }
 
 }  // namespace
 
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream) {
   auto s = reinterpret_cast<gpuStream_t>(stream);
-  if (p.heads == 64) launch<64>(p, s);
-  else launch<32>(p, s);
+  if (p.heads == 64) launch_n<64>(p, s);
+  else launch_n<32>(p, s);
 }
 
 }  // namespace nsa
