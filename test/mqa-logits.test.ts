@@ -1,7 +1,8 @@
 // SPEC §3 MQA logits. Unit project: the native CPU implementation against an independent TypeScript
 // reference. GPU project: the kernel against the native CPU implementation. Outputs are poisoned
-// first; valid positions must match within 1e-5 of the row's scale, invalid ones must keep their
-// poison bytes (or be -inf with clean).
+// first; valid positions must match within 1e-5 of the magnitude of their summands (the same op with
+// |weights|: heads with mixed-sign weights can cancel, so the result itself is no scale), invalid ones
+// must keep their poison bytes (or be -inf with clean).
 import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, pagedMqaLogits, raggedMqaLogits, Tensor, type Device } from '../lib';
 import { describeDevice, expectNsaError, ON_GPU, Rng } from './helpers';
 
@@ -78,6 +79,10 @@ function tsReference(c: Case): Float32Array {
   return out;
 }
 
+function withAbsWeights(c: Case): Case {
+  return { ...c, w: c.w.map(Math.abs) };
+}
+
 function run(c: Case, device: Device, clean: boolean, poison: Float32Array): Float32Array {
   const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: c.P, layout: c.layout });
   const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device }) as Tensor<'float32'>;
@@ -92,17 +97,15 @@ function run(c: Case, device: Device, clean: boolean, poison: Float32Array): Flo
   return out.toTypedArraySync();
 }
 
-/** Compares valid positions within 1e-5 of each row's largest |ref|; invalid: poison or -inf. */
-function compare(c: Case, got: Float32Array, ref: Float32Array, poison: Float32Array, clean: boolean): number {
+/** Valid positions within 1e-5 of the summands' magnitude (refAbs); invalid: poison or -inf. */
+function compare(c: Case, got: Float32Array, ref: Float32Array, refAbs: Float32Array, poison: Float32Array, clean: boolean): number {
   let worst = 0;
   for (let r = 0; r < c.B * c.N; r++) {
     const end = rowEnd(c, Math.floor(r / c.N), r % c.N);
-    let scale = 1e-30;
-    for (let p = 0; p < end; p++) scale = Math.max(scale, Math.abs(ref[r * c.maxLen + p]));
     for (let p = 0; p < c.maxLen; p++) {
       const i = r * c.maxLen + p;
       if (p < end) {
-        const e = Math.abs(got[i] - ref[i]) / scale;
+        const e = Math.abs(got[i] - ref[i]) / Math.max(Math.abs(refAbs[i]), 1e-30);
         if (!(e <= 1e-5)) throw new Error(`row ${r} pos ${p}: ${got[i]} vs ${ref[i]} (rel ${e})`);
         worst = Math.max(worst, e);
       } else if (clean ? got[i] !== -Infinity : !Object.is(got[i], poison[i])) {
@@ -122,10 +125,11 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
       test(`P=${P} ${layout} N=${N} H=${H}: matches the reference; invalid positions untouched / -inf (seed ${rng.seed})`, () => {
         const lens = ON_GPU ? [0, 1, P - 1 + N, P + N, P + 1 + N, 700, 1500] : [1, P + N, P + 1 + N, 70];
         const c = makeCase(rng, P, layout, N, H, lens.map((l) => Math.max(l, 0)), N === 2);
-        const ref = ON_GPU ? run(c, 'cpu', false, new Float32Array(c.B * c.N * c.maxLen)) : tsReference(c);
+        const reference = (x: Case) => (ON_GPU ? run(x, 'cpu', false, new Float32Array(x.B * x.N * x.maxLen)) : tsReference(x));
+        const ref = reference(c), refAbs = reference(withAbsWeights(c));
         for (const clean of [false, true]) {
           const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal() * 1e6);
-          compare(c, run(c, device, clean, poison), ref, poison, clean);
+          compare(c, run(c, device, clean, poison), ref, refAbs, poison, clean);
         }
       });
     }
@@ -135,7 +139,8 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
     test('long and uneven: lengths 0, 1, 63, 64, 65, 8191, 70000 in one batch (P=64 preshuffle, H=64)', () => {
       const c = makeCase(rng, 64, 'preshuffle', 1, 64, [0, 1, 63, 64, 65, 8191, 70000]);
       const poison = Float32Array.from({ length: c.B * c.maxLen }, () => rng.normal());
-      const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, new Float32Array(c.B * c.maxLen)), poison, false);
+      const zeros = new Float32Array(c.B * c.maxLen);
+      const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, zeros), run(withAbsWeights(c), 'cpu', false, zeros), poison, false);
       expect(worst).toBeLessThanOrEqual(1e-5);
     });
   }
@@ -145,8 +150,8 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
     // poison the unused tail of each row with huge out-of-range pages
     for (let b = 0; b < c.B; b++) for (let j = Math.ceil(c.lens[b] / 64); j < c.maxBlocks; j++) c.bt[b * c.maxBlocks + j] = 1 << 30;
     const poison = new Float32Array(c.B * c.maxLen).fill(7);
-    const ref = ON_GPU ? run(c, 'cpu', false, new Float32Array(c.B * c.maxLen)) : tsReference(c);
-    compare(c, run(c, device, false, poison), ref, poison, false);
+    const reference = (x: Case) => (ON_GPU ? run(x, 'cpu', false, new Float32Array(x.B * x.maxLen)) : tsReference(x));
+    compare(c, run(c, device, false, poison), reference(c), reference(withAbsWeights(c)), poison, false);
     c.bt[0] = c.numPages; // a needed page outside the cache
     if (!ON_GPU) expectNsaError(() => run(c, device, false, poison), 'E_RANGE', /blockTable\[0, 0\]: got/);
     else run(c, device, false, poison); // read as zeros, never out of bounds (memcheck proves it)
@@ -181,15 +186,18 @@ describeDevice('SPEC §3b ragged MQA logits', (device) => {
     ks[0] = 0; ke[0] = Skv; // one full row
     ke[1] = ks[1]; // one empty row
     const ref = new Float32Array(S * Skv).fill(NaN);
+    const refAbs = new Float32Array(S * Skv).fill(NaN);
     for (let i = 0; i < S; i++)
       for (let p = ks[i]; p < ke[i]; p++) {
-        let acc = 0;
+        let acc = 0, mag = 0;
         for (let h = 0; h < H; h++) {
           let s = 0;
           for (let d = 0; d < D; d++) s = Math.fround(s + FP8[q[(i * H + h) * D + d]] * FP8[k[p * D + d]]);
           acc = Math.fround(acc + Math.fround(w[i * H + h] * Math.max(s, 0)));
+          mag += Math.abs(w[i * H + h]) * Math.max(s, 0);
         }
         ref[i * Skv + p] = Math.fround(kScale[p] * acc);
+        refAbs[i * Skv + p] = kScale[p] * mag;
       }
     for (const clean of [false, true]) {
       const poison = Float32Array.from({ length: S * Skv }, () => rng.normal() * 1e3);
@@ -205,12 +213,10 @@ describeDevice('SPEC §3b ragged MQA logits', (device) => {
       );
       const got = out.toTypedArraySync();
       for (let i = 0; i < S; i++) {
-        let scale = 1e-30;
-        for (let p = ks[i]; p < ke[i]; p++) scale = Math.max(scale, Math.abs(ref[i * Skv + p]));
         for (let p = 0; p < Skv; p++) {
           const j = i * Skv + p;
           if (p >= ks[i] && p < ke[i]) {
-            if (!(Math.abs(got[j] - ref[j]) / scale <= 1e-5)) throw new Error(`row ${i} pos ${p}: ${got[j]} vs ${ref[j]}`);
+            if (!(Math.abs(got[j] - ref[j]) / Math.max(refAbs[j], 1e-30) <= 1e-5)) throw new Error(`row ${i} pos ${p}: ${got[j]} vs ${ref[j]}`);
           } else if (clean ? got[j] !== -Infinity : !Object.is(got[j], poison[j])) throw new Error(`row ${i} pos ${p} invalid: ${got[j]}`);
         }
       }
