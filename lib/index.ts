@@ -9,3 +9,4 @@ export * from './indexer-cache';
 export * from './topk';
 export * from './mqa-logits';
 export * from './dispatcher';
+export * from './indexer';

@@ -58,7 +58,7 @@ void topk(const TensorView& logits, const TensorView& lengths, const TensorView&
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t s = p.row_starts ? p.row_starts[r] : 0, l = p.lengths[r];
       if (l < 0) fail(ErrorCode::Range, "lengths[" + std::to_string(r) + "]", l, "a non-negative length");
-      if (s < 0 || s + l > cols) fail(ErrorCode::Range, "rowStarts/lengths[" + std::to_string(r) + "]", "[" + std::to_string(s) + ", " + std::to_string(s + l) + ")", "a window inside the row's " + std::to_string(cols) + " columns");
+      if (l > k && (s < 0 || s + l > cols)) fail(ErrorCode::Range, "rowStarts/lengths[" + std::to_string(r) + "]", "[" + std::to_string(s) + ", " + std::to_string(s + l) + ")", "a window inside the row's " + std::to_string(cols) + " columns");
     }
     if (p.cu_seqlens_q)
       for (int64_t i = 0; i < p.num_reqs; ++i)

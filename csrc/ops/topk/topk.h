@@ -59,13 +59,15 @@ NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
   return p.page_table[topk_request(p, row) * p.page_table_stride + idx];
 }
 
-// Row window [start, start + len) clamped to the logits' columns.
+// Row window [start, start + len). Rows with len <= k read nothing (their output is 0..len-1), so only
+// longer rows are clamped to the logits' columns (never read out of bounds).
 NSA_HD void topk_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len) {
   start = p.row_starts != nullptr ? p.row_starts[row] : 0;
   len = p.lengths[row];
+  if (len < 0) len = 0;
+  if (len <= p.k) return;
   if (start < 0) start = 0;
   if (start > p.num_cols) start = p.num_cols;
-  if (len < 0) len = 0;
   if (len > p.num_cols - start) len = p.num_cols - start;
 }
 

@@ -1,0 +1,134 @@
+/**
+ * NsaIndexer: one layer's lightning indexer, running what an AttentionPlan names (SPEC §5) on the ops
+ * of this package: always store K; `trivial` -> indices 0..len-1 (-1 padded) with no logits; `paged`
+ * -> paged MQA logits + top-k; `ragged` -> gather + ragged logits + top-k. Returns the indices, or null
+ * for store_only.
+ */
+import { AttentionPlan } from './dispatcher';
+import { fail } from './errors';
+import { gatherK, IndexerKCache, ScaleFormat, storeK } from './indexer-cache';
+import { pagedMqaLogits, raggedMqaLogits } from './mqa-logits';
+import { Stream } from './runtime';
+import { Tensor } from './tensor';
+import { INDEX_TOPK, topk } from './topk';
+
+export interface IndexerInputs {
+  /** New K of this forward: bf16 [T, 128] and its cache slots int64 [T] (negative = skip). */
+  k: Tensor<'bfloat16'>;
+  slotMapping: Tensor<'int64'>;
+  /** Valid key positions per query row, int32 [rows] (trivial / paged / ragged). Paged with next_n = 1 defaults to contextLens. */
+  lengths?: Tensor<'int32'>;
+  /** Paged: q fp8 [B, N, H, 128], weights float32 [B*N, H], contextLens, blockTable, maxContextLen. */
+  q?: Tensor<'float8_e4m3fn'>;
+  weights?: Tensor<'float32'>;
+  contextLens?: Tensor<'int32'>;
+  blockTable?: Tensor<'int32'>;
+  maxContextLen?: number;
+  /** Ragged: q fp8 [S, H, 128] + weights [S, H] (as above), per-request cuSeqLens int32 [B+1] for gather, ks / ke int32 [S]. */
+  cuSeqLens?: Tensor<'int32'>;
+  ks?: Tensor<'int32'>;
+  ke?: Tensor<'int32'>;
+  /** Number of gathered tokens (cuSeqLens[B]); read from the device when absent. */
+  numKvTokens?: number;
+  /** Transform: map indices through page_table_1 ([rows, W], or [reqs, W] with cuSeqlensQ). */
+  pageTable?: Tensor<'int32'>;
+  cuSeqlensQ?: Tensor<'int32'>;
+}
+
+export class NsaIndexer {
+  readonly cache: IndexerKCache;
+  readonly topK: number;
+  readonly scaleFormat: ScaleFormat;
+
+  constructor(cache: IndexerKCache, opts: { topK?: number; scaleFormat?: ScaleFormat } = {}) {
+    if (!(cache instanceof IndexerKCache)) fail('E_ARG', 'cache', typeof cache, 'an IndexerKCache');
+    this.cache = cache;
+    this.topK = opts.topK ?? INDEX_TOPK;
+    this.scaleFormat = opts.scaleFormat ?? 'ue8m0';
+  }
+
+  /** Runs the plan's indexer work for this layer; returns int32 [rows, topK] indices or null (store_only). */
+  run(plan: AttentionPlan, x: IndexerInputs, opts: { stream?: Stream } = {}): Tensor<'int32'> | null {
+    const stream = opts.stream;
+    storeK(this.cache, x.k, x.slotMapping, { scaleFormat: this.scaleFormat, stream });
+    const transform = { pageTable: x.pageTable, cuSeqlensQ: x.cuSeqlensQ, k: this.topK, stream };
+    const need = <T>(v: T | undefined, name: string): T => {
+      if (v === undefined) fail('E_ARG', `inputs.${name}`, 'nothing', `a value (needed by the '${plan.indexer}' indexer)`);
+      return v;
+    };
+    switch (plan.indexer) {
+      case 'store_only':
+        return null;
+      case 'trivial': {
+        // Every row is shorter than top-k: 0..len-1 without reading any logits.
+        const lengths = need(x.lengths, 'lengths');
+        const empty = Tensor.empty([lengths.shape[0] ?? 0, 0], { dtype: 'float32', device: lengths.device, stream }) as Tensor<'float32'>;
+        try {
+          return topk(empty, lengths, transform);
+        } finally {
+          empty.dispose({ stream });
+        }
+      }
+      case 'paged': {
+        const q = need(x.q, 'q');
+        const contextLens = need(x.contextLens, 'contextLens');
+        const lengths: Tensor<'int32'> = x.lengths ?? (q.shape[1] === 1 && contextLens.shape.length === 1 ? contextLens : need<Tensor<'int32'>>(x.lengths, 'lengths'));
+        const logits = pagedMqaLogits(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), stream });
+        try {
+          return topk(logits, lengths, transform);
+        } finally {
+          logits.dispose({ stream });
+        }
+      }
+      case 'ragged': {
+        const g = gatherK(this.cache, need(x.blockTable, 'blockTable'), need(x.cuSeqLens, 'cuSeqLens'), { numTokens: x.numKvTokens, stream });
+        const ks = need(x.ks, 'ks');
+        const logits = raggedMqaLogits(need(x.q, 'q'), g.k, g.scale, need(x.weights, 'weights'), ks, need(x.ke, 'ke'), { stream });
+        try {
+          return topk(logits, need(x.lengths, 'lengths'), { ...transform, rowStarts: ks });
+        } finally {
+          for (const t of [logits, g.k, g.scale]) t.dispose({ stream });
+        }
+      }
+      default:
+        return fail('E_ARG', 'plan.indexer', plan.indexer, "'store_only' | 'trivial' | 'paged' | 'ragged'");
+    }
+  }
+}
+
+/**
+ * Finds the prefill length where dense MHA stops being faster than MLA + sparse indexing, from the
+ * caller's own timings: `measure(len)` runs their MHA and MLA attention at that length and returns
+ * both times. Scans powers of two from `minLen` to `maxLen`, then bisects the first bracket where MHA
+ * loses to `granularity` tokens. Use the result as DispatchConfig.threshold.
+ */
+export async function calibrateThreshold(
+  measure: (len: number) => Promise<{ mhaUs: number; mlaUs: number }>,
+  opts: { minLen?: number; maxLen?: number; granularity?: number } = {},
+): Promise<{ threshold: number; samples: { len: number; mhaUs: number; mlaUs: number }[] }> {
+  const minLen = opts.minLen ?? 256, maxLen = opts.maxLen ?? 32768, gran = opts.granularity ?? 64;
+  if (!(Number.isInteger(minLen) && Number.isInteger(maxLen) && minLen >= 1 && maxLen >= minLen)) fail('E_RANGE', 'minLen/maxLen', `${minLen}/${maxLen}`, '1 <= minLen <= maxLen integers');
+  const samples: { len: number; mhaUs: number; mlaUs: number }[] = [];
+  const mhaWins = async (len: number) => {
+    const t = await measure(len);
+    samples.push({ len, ...t });
+    return t.mhaUs <= t.mlaUs;
+  };
+  if (!(await mhaWins(minLen))) return { threshold: minLen - 1, samples };
+  let lo = minLen, hi = -1;
+  for (let len = minLen * 2; len <= maxLen; len *= 2) {
+    if (await mhaWins(len)) lo = len;
+    else {
+      hi = len;
+      break;
+    }
+  }
+  if (hi < 0) return { threshold: lo, samples }; // MHA wins everywhere tried
+  while (hi - lo > gran) {
+    const mid = Math.round((lo + hi) / 2 / gran) * gran;
+    if (mid <= lo || mid >= hi) break;
+    if (await mhaWins(mid)) lo = mid;
+    else hi = mid;
+  }
+  return { threshold: lo, samples };
+}

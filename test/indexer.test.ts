@@ -1,0 +1,79 @@
+// SPEC §5 NsaIndexer: each plan runs the stages it names and equals composing the ops by hand;
+// calibrateThreshold finds the crossover of user timings.
+import { calibrateThreshold, f32ToBf16, IndexerKCache, NsaIndexer, pagedMqaLogits, planAttention, storeK, Tensor, topk, type Device } from '../lib';
+import { describeDevice, expectNsaError, Rng } from './helpers';
+
+const D = 128;
+
+function rowsSorted(a: Int32Array, k: number): number[][] {
+  const out: number[][] = [];
+  for (let r = 0; r < a.length / k; r++) out.push(Array.from(a.subarray(r * k, (r + 1) * k)).sort((x, y) => x - y));
+  return out;
+}
+
+describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
+  const rng = new Rng();
+  const P = 64, B = 3, H = 64, topK = 64;
+  const lens = [300, 50, 129];
+  const maxBlocks = 6, numPages = B * maxBlocks;
+  const bt = Tensor.from(Int32Array.from(rng.shuffle(Array.from({ length: numPages }, (_, i) => i))), [B, maxBlocks], { device }) as Tensor<'int32'>;
+  const fp8 = (n: number) => Uint8Array.from({ length: n }, () => rng.int(0, 0x7e));
+
+  /** A cache holding every request's K (positions 0..len-1) plus the inputs of one decode step. */
+  function setup() {
+    const cache = IndexerKCache.alloc(numPages, { pageSize: P, device });
+    const btHost = bt.toTypedArraySync();
+    const slots: bigint[] = [];
+    for (let b = 0; b < B; b++) for (let p = 0; p < lens[b]; p++) slots.push(BigInt(btHost[b * maxBlocks + Math.floor(p / P)] * P + (p % P)));
+    const T = slots.length;
+    const k = Tensor.from(Uint16Array.from({ length: T * D }, () => f32ToBf16(rng.normal())), [T, D], { dtype: 'bfloat16', device }) as Tensor<'bfloat16'>;
+    const slotMapping = Tensor.from(slots, [T], { dtype: 'int64', device }) as Tensor<'int64'>;
+    const q = Tensor.from(fp8(B * H * D), [B, 1, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>;
+    const weights = Tensor.from(Float32Array.from({ length: B * H }, () => rng.normal()), [B, H], { device }) as Tensor<'float32'>;
+    const contextLens = Tensor.from(Int32Array.from(lens), [B], { device }) as Tensor<'int32'>;
+    return { cache, k, slotMapping, q, weights, contextLens };
+  }
+
+  test('paged (decode): equals storeK + pagedMqaLogits + topk composed by hand', async () => {
+    const x = setup();
+    const plan = planAttention({ mode: 'decode', seqLens: lens });
+    const got = new NsaIndexer(x.cache, { topK }).run(plan, { ...x, blockTable: bt, maxContextLen: 320 });
+    const cache2 = IndexerKCache.alloc(numPages, { pageSize: P, device });
+    storeK(cache2, x.k, x.slotMapping);
+    const logits = pagedMqaLogits(x.q, cache2, x.weights, x.contextLens, bt, { maxContextLen: 320 });
+    const want = topk(logits, x.contextLens, { k: topK });
+    expect(got).not.toBeNull();
+    expect(rowsSorted(await got!.toTypedArray(), topK)).toEqual(rowsSorted(await want.toTypedArray(), topK));
+  });
+
+  test('trivial: indices 0..len-1 then -1, no logits; store_only: K stored, null returned', async () => {
+    const x = setup();
+    const lengths = Tensor.from(Int32Array.from([5, 0, 64]), [3], { device }) as Tensor<'int32'>;
+    const trivialPlan = planAttention({ mode: 'extend', seqLens: [64, 60] }, { denseSupported: false, topK });
+    expect(trivialPlan.indexer).toBe('trivial');
+    const idx = await new NsaIndexer(x.cache, { topK }).run(trivialPlan, { ...x, lengths })!.toTypedArray();
+    const want = [5, 0, 64].flatMap((l) => Array.from({ length: topK }, (_, j) => (j < l ? j : -1)));
+    expect(Array.from(idx)).toEqual(want);
+    const mhaPlan = planAttention({ mode: 'extend', seqLens: [64] }, { denseSupported: true });
+    const before = await x.cache.tensor.toTypedArray();
+    expect(new NsaIndexer(x.cache, { topK }).run(mhaPlan, x)).toBeNull();
+    expect(Buffer.compare(Buffer.from(before), Buffer.from(await x.cache.tensor.toTypedArray()))).toBe(0); // same K stored again
+  });
+
+  test('a stage missing its inputs throws E_ARG naming them', () => {
+    const x = setup();
+    expectNsaError(() => new NsaIndexer(x.cache).run(planAttention({ mode: 'decode', seqLens: lens }), { k: x.k, slotMapping: x.slotMapping }), 'E_ARG', /inputs.q/);
+  });
+});
+
+describe('calibrateThreshold', () => {
+  test('finds the crossover of synthetic timings to the granularity', async () => {
+    // MHA grows quadratically, MLA linearly: crossover at 3000 tokens
+    const r = await calibrateThreshold(async (len) => ({ mhaUs: (len * len) / 3000, mlaUs: len }), { granularity: 32 });
+    expect(r.threshold).toBeGreaterThan(3000 - 64);
+    expect(r.threshold).toBeLessThanOrEqual(3000);
+    expect(r.samples.length).toBeLessThan(20);
+    expect((await calibrateThreshold(async () => ({ mhaUs: 1, mlaUs: 2 }), { maxLen: 4096 })).threshold).toBe(4096);
+    expect((await calibrateThreshold(async () => ({ mhaUs: 2, mlaUs: 1 }))).threshold).toBe(255);
+  });
+});
