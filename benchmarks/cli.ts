@@ -14,11 +14,12 @@ import { indexerCacheSuite } from './suites/indexer-cache';
 import { measureCopy, memcpySuite } from './suites/memcpy';
 import { metadataCopySuite } from './suites/metadata-copy';
 import { mqaLogitsSuite } from './suites/mqa-logits';
+import { pipelineSuite } from './suites/pipeline';
 import { tensorSuite } from './suites/tensor';
 import { topkSuite } from './suites/topk';
 import { BenchContext, BenchResult, Suite } from './types';
 
-export const SUITES: Suite[] = [memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite, mqaLogitsSuite, topkSuite, dispatcherSuite];
+export const SUITES: Suite[] = [pipelineSuite, memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite, mqaLogitsSuite, topkSuite, dispatcherSuite];
 
 interface Args {
   command: string;
