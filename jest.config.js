@@ -6,6 +6,8 @@ const common = {
   transform: { '^.+\\.ts$': tsJest },
   moduleFileExtensions: ['ts', 'js', 'json'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // Sanitizer runs (memcheck, racecheck) slow device work by 10-100x; the limit guards hangs only.
+  testTimeout: 300000,
 };
 module.exports = {
   projects: [
