@@ -36,7 +36,7 @@ const BackendInfo& backend_info() {
     int n = 0;
     gpuError_t err = gpuGetDeviceCount(&n);
     if (err != gpuSuccess || n == 0) {
-      gpuGetLastError();  // clear the sticky-free error so later calls start clean
+      (void)gpuGetLastError();  // clear the error so later calls start clean
       b.backend = "cpu";
       if (err == gpuErrorInsufficientDriver) {
         b.reason = std::string(gpuGetErrorName(err)) + ": no " NSA_GPU_VENDOR " driver, or one older than the runtime";
@@ -86,7 +86,11 @@ DeviceInfo device_info(int device) {
   d.cc_minor = p.minor;
   d.sm_count = p.multiProcessorCount;
   d.l2_bytes = p.l2CacheSize;
+#if defined(NSA_WITH_HIP)
+  d.shared_mem_per_block_optin = static_cast<int>(p.sharedMemPerBlock);  // no opt-in field in ROCm 5.x
+#else
   d.shared_mem_per_block_optin = static_cast<int>(p.sharedMemPerBlockOptin);
+#endif
   d.warp_size = p.warpSize;
 #if defined(NSA_WITH_HIP)
   d.arch_name = p.gcnArchName;
