@@ -1,7 +1,7 @@
 // SPEC §2: fp8 quantize-and-store and gather, plain and preshuffled pages. The CPU implementation is
 // the reference; on the GPU every byte of the cache must equal it.
 import { bf16ToF32, f32ToBf16, f32ToFp8E4M3, gatherK, IndexerKCache, KCacheLayout, ScaleFormat, storeK, Tensor, type Device } from '../lib';
-import { bytesOf, describeDevice, expectNsaError, ON_GPU, randBf16, Rng } from './helpers';
+import { bytesOf, describeDevice, expectNsaError, kcacheOffset, ON_GPU, randBf16, Rng } from './helpers';
 
 const D = 128;
 

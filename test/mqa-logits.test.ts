@@ -4,25 +4,12 @@
 // |weights|: heads with mixed-sign weights can cancel, so the result itself is no scale), invalid ones
 // must keep their poison bytes (or be -inf with clean).
 import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, pagedMqaLogits, raggedMqaLogits, Tensor, type Device } from '../lib';
-import { describeDevice, expectNsaError, ON_GPU, Rng } from './helpers';
+import { describeDevice, expectNsaError, kcacheOffset, ON_GPU, randFp8, Rng } from './helpers';
 
 const D = 128;
 const FP8 = Float32Array.from({ length: 256 }, (_, i) => fp8E4M3ToF32(i));
 
-/** Random fp8 bytes without the NaN codes. */
-function randFp8(rng: Rng, n: number): Uint8Array {
-  const a = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let b = rng.int(0, 256);
-    if ((b & 0x7f) === 0x7f) b ^= 1;
-    a[i] = b;
-  }
-  return a;
-}
-
-function kOffset(layout: KCacheLayout, t: number, d: number): number {
-  return layout === 'plain' ? t * D + d : (t >> 4) * 16 * D + (d >> 4) * 256 + (t & 15) * 16 + (d & 15);
-}
+const kOffset = kcacheOffset;
 
 interface Case {
   B: number; N: number; H: number; P: number; layout: KCacheLayout;

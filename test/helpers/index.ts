@@ -111,4 +111,21 @@ export function bytesOf(t: Tensor): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** SPEC §2: byte of (token t, dim d) inside a page's K bytes (D = 128). */
+export function kcacheOffset(layout: 'plain' | 'preshuffle', t: number, d: number): number {
+  const D = 128;
+  return layout === 'plain' ? t * D + d : (t >> 4) * 16 * D + (d >> 4) * 256 + (t & 15) * 16 + (d & 15);
+}
+
+/** Random fp8 e4m3 bytes without the NaN codes. */
+export function randFp8(rng: Rng, n: number): Uint8Array {
+  const a = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let b = rng.int(0, 256);
+    if ((b & 0x7f) === 0x7f) b ^= 1;
+    a[i] = b;
+  }
+  return a;
+}
+
 export { bf16ToF32 };
