@@ -6,10 +6,7 @@ import { bytesOf, describeDevice, expectNsaError, kcacheOffset, ON_GPU, randBf16
 const D = 128;
 
 /** SPEC §2 byte of (t, d) inside a page. */
-function kOffset(layout: KCacheLayout, t: number, d: number): number {
-  if (layout === 'plain') return t * D + d;
-  return (t >> 4) * 16 * D + (d >> 4) * 256 + (t & 15) * 16 + (d & 15);
-}
+const kOffset = kcacheOffset;
 
 /** Independent TS model of SPEC §2a for one token: [q bytes, scale]. */
 function quantize(row: Uint16Array, fmt: ScaleFormat): [Uint8Array, number] {
