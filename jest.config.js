@@ -6,10 +6,11 @@ const common = {
   transform: { '^.+\\.ts$': tsJest },
   moduleFileExtensions: ['ts', 'js', 'json'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  // Sanitizer runs (memcheck, racecheck) slow device work by 10-100x; the limit guards hangs only.
-  testTimeout: 300000,
 };
 module.exports = {
+  // A global option (ignored inside projects). GPU tests allocate and read back a lot, and sanitizer
+  // runs slow device work 10-100x: the limit only guards against hangs.
+  testTimeout: 300000,
   projects: [
     { ...common, displayName: 'unit', setupFiles: ['<rootDir>/test/helpers/setup-unit.ts'] },
     { ...common, displayName: 'gpu', setupFiles: ['<rootDir>/test/helpers/setup-gpu.ts'] },
