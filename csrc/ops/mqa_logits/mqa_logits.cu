@@ -1,9 +1,10 @@
 // Paged / ragged MQA logits. One CTA = (query request or ragged row, run of kTilesPerCta tiles of 64
-// key positions); kHeads/16 warps, warp w owns heads [16w, 16w + 16) as fp8 mma.sync A fragments held
-// in registers for the whole CTA. Tiles stream through a kStages-deep cp.async pipeline into shared
-// memory, always in the preshuffled 16x16-tile arrangement (plain pages are rearranged per 16-byte
-// chunk on the way in), which makes every B-fragment read bank-conflict-free:
-// lane (g, tig) reads 4 bytes at g*16 + tig*4 within a 256-byte tile row.
+// key positions); kHeads/16 warps, warp w owns heads [16w, 16w + 16), whose Q rows are converted once
+// to f16 A fragments held in registers for the whole CTA (fp8 -> f16 is exact; accumulation is fp32).
+// Tiles stream through a kStages-deep cp.async pipeline into shared memory in wgmma's canonical
+// K-major layout (tile_offset; plain and preshuffled pages are rearranged per 16-byte chunk on the way
+// in). 64 heads on sm_90a: the tile is converted once to f16 and multiplied by wgmma m64n64k16;
+// elsewhere (32 heads, other archs): mma.sync m16n8k16 straight from the fp8 tile, conflict-free.
 // Scores: relu, weight and the head sum happen in registers (shuffles over the 8 row groups), then
 // across warps in shared memory; k_scale multiplies last. Positions outside a row's range are never
 // written here (the -inf fill of `clean` is its own pass in the same kernel, over disjoint columns).
@@ -207,7 +208,9 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
   extern __shared__ __align__(16) uint8_t smem[];
   float* red = reinterpret_cast<float*>(smem + kStages * kStageBytes);  // [kWarps][64]
   int32_t* pages = reinterpret_cast<int32_t*>(red + kWarps * kMqaTile);   // [512 / P]
+#if defined(NSA_WGMMA)
   uint8_t* tile16 = reinterpret_cast<uint8_t*>(pages + kCtaPositions);     // [64 x 128] f16 (wgmma path)
+#endif
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tig = lane & 3;
   const int b = blockIdx.y;
 
@@ -389,7 +392,8 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
 
 template <int kHeads, int kN>
 void launch(const MqaLogitsParams& p, gpuStream_t s) {
-  const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4 + kCtaPositions * 4 + kMqaTile * kIndexerHeadDim * 2;
+  // The f16 tile exists only for the wgmma path (64 heads); 32-head launches keep that memory free.
+  const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4 + kCtaPositions * 4 + (kHeads == 64 ? kMqaTile * kIndexerHeadDim * 2 : 0);
   static bool configured = false;  // > 48 KB of dynamic shared memory needs the opt-in once
   if (!configured) {
     NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(mqa_logits_kernel<kHeads, kN>), gpuFuncAttributeMaxDynamicSharedMemorySize, smem));
