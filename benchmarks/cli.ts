@@ -78,6 +78,7 @@ function info(): void {
   const b = backend();
   console.log(`backend: ${b.backend} (${b.reason})`);
   console.log(`addon:   ${b.addonPath} (compiled with GPU support: ${b.compiledWithGpu ? 'yes' : 'no'})`);
+  for (const n of b.addonNotes) console.log(`note:    ${n}`);
   if (b.runtimeVersion) console.log(`runtime: ${b.runtimeVersion}, driver: ${b.driverVersion || 'none'}`);
   for (const d of devices())
     console.log(`cuda:${d.index}: ${d.name}, cc ${d.computeCapability} (${d.arch}), ${d.smCount} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, L2 ${(d.l2Bytes / 2 ** 20).toFixed(0)} MiB`);

@@ -1,6 +1,5 @@
 /**
- * Loads the addon: `NSA_ADDON_PATH` (an explicit .node file) first, else node-gyp-build's search
- * (build/Release for developers, then prebuilds/<platform>-<arch>/). Typed surface of csrc/binding.
+ * Loads the addon (see `load` for the order) and types the surface of csrc/binding.
  */
 import * as path from 'node:path';
 import { NsaError } from './errors';
@@ -92,22 +91,66 @@ export interface NativeAddon {
 
 /** Where the addon came from, for `nsa-bench info`. */
 export let addonPath = '';
+/** Why a binary that was present was not used (the ROCm variant on a machine without a HIP runtime). */
+export const addonNotes: string[] = [];
 
+/**
+ * The order: `NSA_ADDON_PATH`; then the ROCm variant (`build-hip/Release/nsa_kernels.node` for
+ * developers, `prebuilds/<platform>-<arch>-rocm/nsa-kernels.node` in a package; that folder name is
+ * invisible to node-gyp-build) when it is present and a HIP runtime loads and sees a GPU, or
+ * `NSA_ROCM=1` forces it; then node-gyp-build (`build/Release`, then `prebuilds/<platform>-<arch>/`,
+ * the CUDA build, which also runs everything on the CPU). Loading never fails for lack of a GPU or a
+ * driver: the addon reports backend 'cpu' and why.
+ */
 function load(): NativeAddon {
-  const root = path.join(__dirname, '..');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const here = path.join(__dirname, '..');
+  // lib/ (ts-jest) and dist/lib/ (compiled) both sit one or two levels under the package root.
+  const pkgRoot = fs.existsSync(path.join(here, 'package.json')) ? here : path.join(here, '..');
+  let addon: NativeAddon | undefined;
   const explicit = process.env.NSA_ADDON_PATH;
-  let addon: NativeAddon;
   if (explicit) {
     addonPath = path.resolve(explicit);
     addon = require(addonPath) as NativeAddon;
   } else {
-    // lib/ (ts-jest) and dist/lib/ (compiled) both sit one or two levels under the package root.
-    const pkgRoot = require('node:fs').existsSync(path.join(root, 'package.json')) ? root : path.join(root, '..');
+    addon = loadRocm(fs, pkgRoot);
+  }
+  if (!addon) {
     const nodeGypBuild = require('node-gyp-build') as { (dir: string): NativeAddon; resolve(dir: string): string };
     addonPath = nodeGypBuild.resolve(pkgRoot);
     addon = require(addonPath) as NativeAddon;
   }
   addon.setErrorClass(NsaError);
+  return addon;
+}
+
+function loadRocm(fs: typeof import('node:fs'), pkgRoot: string): NativeAddon | undefined {
+  const candidates = [
+    path.join(pkgRoot, 'build-hip', 'Release', 'nsa_kernels.node'),
+    path.join(pkgRoot, 'prebuilds', `${process.platform}-${process.arch}-rocm`, 'nsa-kernels.node'),
+  ];
+  const file = candidates.find((f) => fs.existsSync(f));
+  if (!file) return undefined;
+  const forced = process.env.NSA_ROCM === '1';
+  // /dev/kfd is the AMD GPU kernel driver: without it (and unforced) the HIP runtime is not even loaded.
+  if (!forced && !fs.existsSync('/dev/kfd')) {
+    addonNotes.push(`ROCm variant ${file} skipped: no /dev/kfd (no AMD GPU driver); NSA_ROCM=1 forces it`);
+    return undefined;
+  }
+  let addon: NativeAddon;
+  try {
+    addon = require(file) as NativeAddon;
+  } catch (e) {
+    if (forced) throw e;
+    addonNotes.push(`ROCm variant ${file} skipped: it did not load (${(e as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+  const b = addon.backend();
+  if (!forced && b.backend !== 'hip') {
+    addonNotes.push(`ROCm variant ${file} skipped: the HIP runtime loaded but ${b.reason}`);
+    return undefined;
+  }
+  addonPath = file;
   return addon;
 }
 

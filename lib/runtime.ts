@@ -4,7 +4,7 @@
  * can be captured into a graph).
  */
 import { fail, NsaError } from './errors';
-import { addonPath, native, NativeDeviceInfo } from './native';
+import { addonNotes, addonPath, native, NativeDeviceInfo } from './native';
 
 export type Backend = 'cuda' | 'hip' | 'cpu';
 export type Device = 'cpu' | `cuda:${number}`;
@@ -17,7 +17,10 @@ export interface BackendInfo {
   driverVersion: number;
   runtimeVersion: number;
   compiledWithGpu: boolean;
+  /** The .node file that loaded (NSA_ADDON_PATH, the ROCm variant, build/Release or prebuilds/). */
   addonPath: string;
+  /** Binaries that were present but not used, and why (e.g. the ROCm variant without /dev/kfd). */
+  addonNotes: string[];
 }
 
 export type DeviceInfo = NativeDeviceInfo;
@@ -26,7 +29,7 @@ let cachedBackend: BackendInfo | undefined;
 
 /** Which backend the loaded addon runs on, and why. With no driver or no device it reports 'cpu'. */
 export function backend(): BackendInfo {
-  cachedBackend ??= { ...native.backend(), addonPath };
+  cachedBackend ??= { ...native.backend(), addonPath, addonNotes: [...addonNotes] };
   return cachedBackend;
 }
 

@@ -5,10 +5,14 @@ import { BenchContext, BenchResult, Suite, withFloor } from '../types';
 
 const D = 128;
 
-/** Inputs for one shape: random fp8 K (no NaN codes), scales, q, weights, shuffled block table. */
-export function mqaInputs(device: Device, B: number, ctx: number, P: number, layout: KCacheLayout, H = 64, N = 1) {
+/**
+ * Inputs for one shape: fp8 K (no NaN codes), scales, q, weights, scattered block table. `lens` gives
+ * every request its own context length (uneven batches); `ctx` is then the longest.
+ */
+export function mqaInputs(device: Device, B: number, ctx: number, P: number, layout: KCacheLayout, H = 64, N = 1, lens?: number[]) {
   const maxBlocks = Math.ceil(ctx / P);
-  const numPages = B * maxBlocks;
+  const lengths = lens ?? new Array<number>(B).fill(ctx);
+  const numPages = lengths.reduce((a, l) => a + Math.ceil(l / P), 0);
   const pageBytes = P * (D + 4);
   // One page worth of bytes repeated: generation in JS must stay cheap at 128 x 128k tokens.
   const page = new Uint8Array(pageBytes);
@@ -18,18 +22,19 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   for (let pg = 0; pg < numPages; pg++) cacheHost.set(page, pg * pageBytes);
   const cache = new IndexerKCache(Tensor.from(cacheHost, [numPages, pageBytes], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: P, layout });
   const bt = new Int32Array(B * maxBlocks);
-  for (let i = 0; i < bt.length; i++) bt[i] = (i * 7919) % numPages;
+  for (let b = 0, next = 0; b < B; b++) for (let j = 0; j < Math.ceil(lengths[b] / P); j++) bt[b * maxBlocks + j] = (next++ * 7919) % numPages;
+  const tokens = lengths.reduce((a, l) => a + l, 0);
   const q = new Uint8Array(B * N * H * D);
   for (let i = 0; i < q.length; i++) q[i] = (i * 13 + 5) & 0x7e;
   return {
     cache,
     q: Tensor.from(q, [B, N, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
     w: Tensor.from(Float32Array.from({ length: B * N * H }, (_, i) => Math.sin(i)), [B * N, H], { device }) as Tensor<'float32'>,
-    cl: Tensor.from(new Int32Array(B).fill(ctx), [B], { device }) as Tensor<'int32'>,
+    cl: Tensor.from(Int32Array.from(lengths), [B], { device }) as Tensor<'int32'>,
     bt: Tensor.from(bt, [B, maxBlocks], { device }) as Tensor<'int32'>,
     out: Tensor.empty([B * N, ctx], { dtype: 'float32', device }) as Tensor<'float32'>,
-    bytes: B * ctx * (D + 4) + B * N * H * (D + 4) + B * N * ctx * 4 + B * maxBlocks * 4,
-    flops: 2 * B * N * H * ctx * D,
+    bytes: tokens * (D + 4) + B * N * H * (D + 4) + N * tokens * 4 + numPages * 4,
+    flops: 2 * N * H * tokens * D,
     dispose() {
       for (const t of [this.q, this.w, this.cl, this.bt, this.out]) t.dispose();
       cache.dispose();
@@ -37,8 +42,8 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   };
 }
 
-function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout): { us: number; bytes: number; flops: number } {
-  const x = mqaInputs(ctx.device, B, len, P, layout);
+function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout, lens?: number[]): { us: number; bytes: number; flops: number } {
+  const x = mqaInputs(ctx.device, B, len, P, layout, 64, 1, lens);
   try {
     const run = () => pagedMqaLogits(x.q, x.cache, x.w, x.cl, x.bt, { maxContextLen: len, out: x.out, stream });
     const t = ctx.device === 'cpu' ? hostTime(run, { iters: 1, repeats: 3, warmup: 1 }) : graphTime(stream, run, { callsPerGraph: 10, iters: 10 });
@@ -67,7 +72,14 @@ export const mqaLogitsSuite: Suite = {
       out.push(withFloor({ suite: 'mqa-logits', case: `B=${B} ctx=${len} plain p64`, device: ctx.device, us: plain.us, bytes: plain.bytes, extra: { tflops: tflops(plain.flops, plain.us) } }, ctx));
       if (p1) out.push(withFloor({ suite: 'mqa-logits', case: `B=${B} ctx=${len} plain p1 (baseline)`, device: ctx.device, us: p1.us, bytes: p1.bytes + B * len * 4, extra: { tflops: tflops(p1.flops, p1.us) } }, ctx));
     }
-    if (gpu) stream.dispose();
+    if (gpu) {
+      // Uneven batch: one request at 128k, 63 at 1k. The work is split over SMs by tiles, not requests.
+      const lens = [131072, ...new Array<number>(63).fill(1024)];
+      ctx.progress('mqa-logits uneven 1x128k + 63x1k');
+      const pre = timeOne(ctx, stream, 64, 131072, 64, 'preshuffle', lens);
+      out.push(withFloor({ suite: 'mqa-logits', case: 'B=64 uneven 1x131072+63x1024 preshuffle p64', device: ctx.device, us: pre.us, bytes: pre.bytes, extra: { tflops: +(pre.flops / pre.us / 1e6).toFixed(1) } }, ctx));
+      stream.dispose();
+    }
     return out;
   },
 };

@@ -1,13 +1,18 @@
-// Paged / ragged MQA logits. One CTA = (query request or ragged row, run of kTilesPerCta tiles of 64
-// key positions); kHeads/16 warps, warp w owns heads [16w, 16w + 16), whose Q rows are converted once
-// to f16 A fragments held in registers for the whole CTA (fp8 -> f16 is exact; accumulation is fp32).
-// Tiles stream through a kStages-deep cp.async pipeline into shared memory in wgmma's canonical
-// K-major layout (tile_offset; plain and preshuffled pages are rearranged per 16-byte chunk on the way
-// in). 64 heads on sm_90a: the tile is converted once to f16 and multiplied by wgmma m64n64k16;
-// elsewhere (32 heads, other archs): mma.sync m16n8k16 straight from the fp8 tile, conflict-free.
+// Paged / ragged MQA logits, portable kernel (sm_80, sm_89, HIP; ragged and P = 1 everywhere; the
+// paged P >= 16 case on sm_90a runs mqa_logits_sm90.cuh instead). One CTA = (query request or ragged
+// row, run of kTilesPerCta tiles of 64 key positions); kHeads/16 warps, warp w owns heads
+// [16w, 16w + 16), whose Q rows are converted once to f16 A fragments held in registers for the whole
+// CTA (fp8 -> f16 is exact; accumulation is fp32). Tiles stream through a kStages-deep cp.async
+// pipeline into shared memory (tile_offset; plain and preshuffled pages are rearranged per 16-byte
+// chunk on the way in) and are multiplied with mma.sync m16n8k16 straight from the fp8 tile,
+// conflict-free. Why f16 and not fp8 tensor cores: Hopper's fp8 wgmma accumulates with ~14 mantissa
+// bits (measured ~3e-4 of the row scale, benchmarks/probes/wgmma_probe.cu), which breaks SPEC §3's
+// fp32 accumulation; f16 products of fp8 values are exact and accumulate in fp32.
 // Scores: relu, weight and the head sum happen in registers (shuffles over the 8 row groups), then
 // across warps in shared memory; k_scale multiplies last. Positions outside a row's range are never
 // written here (the -inf fill of `clean` is its own pass in the same kernel, over disjoint columns).
+#include <algorithm>
+#include <cstdlib>
 #include <limits>
 
 #include "gpu/check.h"
@@ -104,36 +109,9 @@ __device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], uint32_
 #endif
 }
 
-#if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define NSA_WGMMA 1
-// K-major, no swizzle: start >> 4 (bits 0-13), LBO >> 4 (16-29: next core matrix along K), SBO >> 4
-// (32-45: next 8 rows along N).
-__device__ __forceinline__ uint64_t wgmma_desc(const void* smem_ptr, uint32_t lbo, uint32_t sbo) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_ptr));
-  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32);
-}
-// d[64x64] (+)= A[64x16] (registers, f16, mma.m16n8k16 A layout per warp) * B[16x64] (smem, f16).
-// f16 rather than fp8 wgmma: Hopper's fp8 tensor-core accumulation keeps only ~14 mantissa bits
-// (measured here: ~3e-4 of the row scale), which breaks SPEC §3's fp32 accumulation; fp8 -> f16 is
-// exact and f16 wgmma accumulates in fp32.
-__device__ __forceinline__ void wgmma_m64n64k16(float d[8][4], const uint32_t a[4], uint64_t desc_b, bool accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-      "{%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate ? 1 : 0));
-}
-// Byte of (token t, dim d) in the f16 tile: canonical K-major no-swizzle, core matrices of 8 tokens x
-// 8 halves, 128 bytes apart along K, 2048 apart along tokens.
-__device__ __forceinline__ int tile16_offset(int t, int d) { return (t >> 3) * 2048 + (d >> 3) * 128 + (t & 7) * 16 + (d & 7) * 2; }
-#endif
+#include "ops/mqa_logits/mqa_logits_sm90.cuh"
 
-// Byte of (token t, dim d) inside a staged tile: wgmma's canonical K-major no-swizzle layout, core
+// Byte of (token t, dim d) inside a staged tile: a K-major layout of core
 // matrices of 8 tokens x 16 bytes (128 contiguous bytes), 128 bytes apart along K and 1024 apart along
 // tokens. mma.sync B reads (lane g, tig at g*16 + tig*4) hit 32 different banks.
 __device__ __forceinline__ int tile_offset(int t, int d) { return (t >> 3) * 1024 + (d >> 4) * 128 + (t & 7) * 16 + (d & 15); }
@@ -208,9 +186,6 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
   extern __shared__ __align__(16) uint8_t smem[];
   float* red = reinterpret_cast<float*>(smem + kStages * kStageBytes);  // [kWarps][64]
   int32_t* pages = reinterpret_cast<int32_t*>(red + kWarps * kMqaTile);   // [512 / P]
-#if defined(NSA_WGMMA)
-  uint8_t* tile16 = reinterpret_cast<uint8_t*>(pages + kCtaPositions);     // [64 x 128] f16 (wgmma path)
-#endif
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tig = lane & 3;
   const int b = blockIdx.y;
 
@@ -267,14 +242,8 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
     copy_commit();
   }
 
-  // Q rows (heads 16*warp + g and + 8) as f16 A fragments, converted once. wgmma (H = 64 on sm_90a)
-  // uses the true k order; the mma.sync path uses dims ks*16 + tig*4 + {0,1} (a0/a1) and + {2,3}
-  // (a2/a3), matching its B loads.
-#if defined(NSA_WGMMA)
-  constexpr bool kWgmma = kHeads == 64;
-#else
-  constexpr bool kWgmma = false;
-#endif
+  // Q rows (heads 16*warp + g and + 8) as f16 A fragments, converted once; dims ks*16 + tig*4 + {0,1}
+  // (a0/a1) and + {2,3} (a2/a3), matching the B loads below.
   uint32_t a[kN][8][4];
   float w0[kN], w1[kN];
 #pragma unroll
@@ -282,26 +251,14 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
     const int64_t row = int64_t(b) * kN + n;
     const uint8_t* q0 = p.q + (row * p.heads + warp * 16 + g) * kIndexerHeadDim + tig * 4;
     const uint8_t* q1 = q0 + 8 * kIndexerHeadDim;
-    if constexpr (kWgmma) {  // true k order: dims ks*16 + tig*2 + {0,1} (a0/a1) and + 8 (a2/a3)
-      const uint8_t* r0 = q0 - tig * 2;  // q0 points at dim tig*4; wgmma wants tig*2
-      const uint8_t* r1 = q1 - tig * 2;
 #pragma unroll
-      for (int ks = 0; ks < 8; ++ks) {
-        a[n][ks][0] = fp8x2_to_f16x2(*reinterpret_cast<const uint16_t*>(r0 + ks * 16));
-        a[n][ks][1] = fp8x2_to_f16x2(*reinterpret_cast<const uint16_t*>(r1 + ks * 16));
-        a[n][ks][2] = fp8x2_to_f16x2(*reinterpret_cast<const uint16_t*>(r0 + ks * 16 + 8));
-        a[n][ks][3] = fp8x2_to_f16x2(*reinterpret_cast<const uint16_t*>(r1 + ks * 16 + 8));
-      }
-    } else {
-#pragma unroll
-      for (int ks = 0; ks < 8; ++ks) {
-        const uint32_t x0 = *reinterpret_cast<const uint32_t*>(q0 + ks * 16);
-        const uint32_t x1 = *reinterpret_cast<const uint32_t*>(q1 + ks * 16);
-        a[n][ks][0] = fp8x2_to_f16x2(static_cast<uint16_t>(x0 & 0xFFFF));
-        a[n][ks][1] = fp8x2_to_f16x2(static_cast<uint16_t>(x1 & 0xFFFF));
-        a[n][ks][2] = fp8x2_to_f16x2(static_cast<uint16_t>(x0 >> 16));
-        a[n][ks][3] = fp8x2_to_f16x2(static_cast<uint16_t>(x1 >> 16));
-      }
+    for (int ks = 0; ks < 8; ++ks) {
+      const uint32_t x0 = *reinterpret_cast<const uint32_t*>(q0 + ks * 16);
+      const uint32_t x1 = *reinterpret_cast<const uint32_t*>(q1 + ks * 16);
+      a[n][ks][0] = fp8x2_to_f16x2(static_cast<uint16_t>(x0 & 0xFFFF));
+      a[n][ks][1] = fp8x2_to_f16x2(static_cast<uint16_t>(x1 & 0xFFFF));
+      a[n][ks][2] = fp8x2_to_f16x2(static_cast<uint16_t>(x0 >> 16));
+      a[n][ks][3] = fp8x2_to_f16x2(static_cast<uint16_t>(x1 >> 16));
     }
     w0[n] = p.weights[row * p.heads + warp * 16 + g];
     w1[n] = p.weights[row * p.heads + warp * 16 + g + 8];
@@ -314,49 +271,18 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
     copy_wait<kStages - 1>();
     __syncthreads();
     const uint8_t* stage = smem + (i % kStages) * kStageBytes;
-#if defined(NSA_WGMMA)
-    if constexpr (kWgmma) {
-      // fp8 tile -> f16 tile once per CTA (exact), 16 bytes in / 32 bytes out per step; the previous
-      // tile's readers finished at the last barrier of the previous iteration.
-      for (int c = tid; c < kMqaTile * 8; c += kThreadsPerCta) {
-        const int t = c & (kMqaTile - 1), d = (c >> 6) * 16;  // consecutive threads, consecutive tokens: conflict-free
-        const uint4 v = *reinterpret_cast<const uint4*>(stage + tile_offset(t, d));
-        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-        uint4 h0, h1;
-        h0.x = fp8x2_to_f16x2(uint16_t(w[0])); h0.y = fp8x2_to_f16x2(uint16_t(w[0] >> 16));
-        h0.z = fp8x2_to_f16x2(uint16_t(w[1])); h0.w = fp8x2_to_f16x2(uint16_t(w[1] >> 16));
-        h1.x = fp8x2_to_f16x2(uint16_t(w[2])); h1.y = fp8x2_to_f16x2(uint16_t(w[2] >> 16));
-        h1.z = fp8x2_to_f16x2(uint16_t(w[3])); h1.w = fp8x2_to_f16x2(uint16_t(w[3] >> 16));
-        *reinterpret_cast<uint4*>(tile16 + tile16_offset(t, d)) = h0;
-        *reinterpret_cast<uint4*>(tile16 + tile16_offset(t, d + 8)) = h1;
-      }
-      // Ordinary stores read next by wgmma (async proxy): fence in every writer, then the barrier.
-      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-      __syncthreads();
-    }
-#endif
     const int64_t t0 = base + (first + i) * kMqaTile;
 #pragma unroll
     for (int n = 0; n < kN; ++n) {
       float acc[8][4];
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-      if constexpr (kWgmma) {
-#if defined(NSA_WGMMA)
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-        for (int ks = 0; ks < 8; ++ks) wgmma_m64n64k16(acc, a[n][ks], wgmma_desc(tile16 + ks * 256, 128, 2048), ks > 0);
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-#endif
-      } else {
+      for (int ks = 0; ks < 8; ++ks) {
 #pragma unroll
-        for (int ks = 0; ks < 8; ++ks) {
-#pragma unroll
-          for (int nt = 0; nt < 8; ++nt) {
-            const uint32_t x = *reinterpret_cast<const uint32_t*>(stage + tile_offset(nt * 8 + g, ks * 16 + tig * 4));
-            mma_f16(acc[nt], a[n][ks], fp8x2_to_f16x2(static_cast<uint16_t>(x & 0xFFFF)), fp8x2_to_f16x2(static_cast<uint16_t>(x >> 16)));
-          }
+        for (int nt = 0; nt < 8; ++nt) {
+          const uint32_t x = *reinterpret_cast<const uint32_t*>(stage + tile_offset(nt * 8 + g, ks * 16 + tig * 4));
+          mma_f16(acc[nt], a[n][ks], fp8x2_to_f16x2(static_cast<uint16_t>(x & 0xFFFF)), fp8x2_to_f16x2(static_cast<uint16_t>(x >> 16)));
         }
       }
       // relu, weight, sum this warp's 16 heads: rows g and g+8 here, then over the 8 row groups.
@@ -392,8 +318,7 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
 
 template <int kHeads, int kN>
 void launch(const MqaLogitsParams& p, gpuStream_t s) {
-  // The f16 tile exists only for the wgmma path (64 heads); 32-head launches keep that memory free.
-  const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4 + kCtaPositions * 4 + (kHeads == 64 ? kMqaTile * kIndexerHeadDim * 2 : 0);
+  const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4 + kCtaPositions * 4;
   static bool configured = false;  // > 48 KB of dynamic shared memory needs the opt-in once
   if (!configured) {
     NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(mqa_logits_kernel<kHeads, kN>), gpuFuncAttributeMaxDynamicSharedMemorySize, smem));
@@ -417,8 +342,84 @@ void launch_n(const MqaLogitsParams& p, gpuStream_t s) {
 
 }  // namespace
 
+#if defined(NSA_WITH_CUDA)
+// The Hopper kernel: compiled into this binary (sm_90a SASS), an sm_90 device, paged pages the TMA can
+// copy whole (P >= 16, 16-byte aligned bases) and a batch small enough for its per-CTA schedule scan.
+// NSA_MQA_PORTABLE=1 forces the portable kernel (A/B benchmarks).
+template <int kHeads, bool kShuffled>
+void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
+  struct Config {
+    int stages = 0, grid = 0;
+  };
+  static Config configs[16][4];  // [device][next_n - 1]
+  Config& c = configs[device][p.next_n - 1];
+  if (c.grid == 0) {
+    int sms = 0, smem_sm = 0;
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+    auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>;
+    // Most CTAs per SM (up to 3) that still leave each one >= 4 stages; stages capped at 8.
+    for (int ctas = 3; ctas >= 1; --ctas) {
+      const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
+      const int stages = std::min(8, (budget - sm90::layout(0, p.next_n, kHeads).total) / sm90::kStageBytes);
+      if (stages >= 4 || ctas == 1) {
+        c.stages = stages;
+        break;
+      }
+    }
+    const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
+    // The attribute is per kernel, shared by every next_n: set it to the device limit less the kernel's
+    // static shared memory (a cap, not a size).
+    int optin = 0;
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cudaFuncAttributes attr{};
+    NSA_GPU_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    NSA_GPU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(attr.sharedSizeBytes)));
+    int per_sm = 0;
+    NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, sm90::kThreads, smem));
+    c.grid = sms * std::max(per_sm, 1);
+  }
+  const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
+  sm90::mqa_logits_sm90_kernel<kHeads, kShuffled><<<c.grid, sm90::kThreads, smem, s>>>(p, c.stages);
+  NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
+}
+
+bool use_sm90(const MqaLogitsParams& p, int device) {
+#if defined(NSA_SM90A_SASS)
+  static const bool forced_portable = [] {
+    const char* e = std::getenv("NSA_MQA_PORTABLE");
+    return e != nullptr && e[0] == '1';
+  }();
+  static int cc[16] = {};  // major * 10 + minor, per device
+  if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests || device < 0 || device >= 16) return false;
+  if (cc[device] == 0) {
+    int major = 0, minor = 0;
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    cc[device] = major * 10 + minor;
+  }
+  const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  return cc[device] == 90 && aligned(p.cache) && aligned(p.q) && aligned(p.weights);
+#else
+  (void)p;
+  (void)device;
+  return false;
+#endif
+}
+#endif
+
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream) {
   auto s = reinterpret_cast<gpuStream_t>(stream);
+#if defined(NSA_WITH_CUDA)
+  int device = 0;
+  NSA_GPU_CHECK(cudaGetDevice(&device));
+  if (use_sm90(p, device)) {
+    const bool shuffled = p.layout == KCacheLayout::Preshuffle;
+    if (p.heads == 64) shuffled ? launch_sm90<64, true>(p, device, s) : launch_sm90<64, false>(p, device, s);
+    else shuffled ? launch_sm90<32, true>(p, device, s) : launch_sm90<32, false>(p, device, s);
+    return;
+  }
+#endif
   if (p.heads == 64) launch_n<64>(p, s);
   else launch_n<32>(p, s);
 }

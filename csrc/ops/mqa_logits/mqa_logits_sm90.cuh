@@ -1,0 +1,401 @@
+// Paged MQA logits on Hopper (sm_90a), P in {16, 32, 64}: a persistent, warp-specialized kernel.
+//
+// Work: the flat list of (request, 64-position tile) over the batch, cut into one contiguous range per
+// CTA (each CTA computes the cut itself from context_lens, so one long request among short ones is
+// spread over every SM). One CTA = a producer warp + one consumer warpgroup:
+//  - producer: per tile, one TMA bulk copy per page of K bytes and one of scales into a ring of
+//    `stages` shared-memory stages (mbarrier full/empty pairs); at each new request, one bulk copy of
+//    that request's q rows and weights into a staging slot, with the row ranges in a header.
+//    Block-table entries are prefetched 64 pages at a time into registers; entries outside the cache
+//    are never followed (those pages read as zeros, like the reference).
+//  - consumers: K is the wgmma A operand (64 tokens x 16 dims per instruction, from registers: each
+//    thread loads its fp8 bytes from the stage, releases the stage at once, converts fp8 -> f16 exactly);
+//    Q (f16, converted once per request) is the B operand in shared memory, N = heads. D[token, head]
+//    lands in the thread that owns the token, so relu * weight and the head sum need two shuffles and
+//    no shared-memory reduction or block barrier. f16 operands with fp32 accumulation keep SPEC §3's
+//    accumulation (Hopper's fp8 wgmma accumulates with ~14 bits; see mqa_logits.cu).
+// Which physical dims a thread holds per k-step (phi) depends on the page layout so that the K loads
+// are bank-conflict free; Q16 is written with the same phi, so the products pair up.
+// Included by mqa_logits.cu inside namespace nsa (after its fp8x2_to_f16x2); host code there picks it.
+#pragma once
+
+#if defined(NSA_WITH_CUDA)
+
+namespace sm90 {
+
+constexpr int kStageK = kMqaTile * kIndexerHeadDim;  // 8192 bytes of K per stage
+constexpr int kStageBytes = kStageK + kMqaTile * 4;  // + 256 bytes of scales
+constexpr int kConsumers = 128;                      // one warpgroup
+constexpr int kThreads = kConsumers + 32;            // + the producer warp
+constexpr int kMaxRequests = 1024;                   // per-CTA schedule scan bound (larger batches: portable kernel)
+
+// Request header the producer writes next to the staged q rows.
+struct alignas(16) Header {
+  int64_t begin[4], end[4];
+  int32_t b, first_tile, count, pad;
+};
+
+struct Layout {  // dynamic shared memory offsets (bytes)
+  int stages, q16, qstage, wsm, header, bars, total;
+  int qbytes, wbytes;
+};
+
+__host__ __device__ inline Layout layout(int stages, int next_n, int heads) {
+  Layout l{};
+  l.stages = stages;
+  l.q16 = stages * kStageBytes;
+  l.qbytes = next_n * heads * kIndexerHeadDim;
+  l.wbytes = next_n * heads * 4;
+  l.qstage = l.q16 + next_n * heads * kIndexerHeadDim * 2;
+  l.wsm = l.qstage + l.qbytes + l.wbytes;
+  l.header = l.wsm + l.wbytes;
+  l.bars = l.header + static_cast<int>(sizeof(Header));
+  l.total = l.bars + (2 * stages + 2) * 8;
+  return l;
+}
+
+// Device code exists only in the sm_90a pass; the host pass and other archs see an empty kernel body
+// (host code launches this kernel only when the binary holds sm_90a SASS and the device is sm_90).
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define NSA_SM90_KERNEL 1
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// TMA 1-D bulk copy global -> shared, completion counted in bytes on `bar`. 16-byte aligned, size % 16 == 0.
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(smem_u32(bar))
+               : "memory");
+}
+__device__ __forceinline__ void named_sync_consumers() { asm volatile("bar.sync 1, %0;\n" ::"n"(kConsumers) : "memory"); }
+
+// K-major canonical B descriptor, no swizzle (see mqa_logits.cu): LBO 128 (next 8 k), SBO 2048 (next 8 heads).
+__device__ __forceinline__ uint64_t q_desc(const void* p) {
+  return uint64_t((smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t(128 >> 4) << 16) | (uint64_t(2048 >> 4) << 32);
+}
+__device__ __forceinline__ int q16_offset(int h, int k) { return (h >> 3) * 2048 + (k >> 3) * 128 + (h & 7) * 16 + (k & 7) * 2; }
+
+// d[64 x kH] (+)= A[64 x 16] (f16, registers) * B[16 x kH] (f16, shared memory), fp32 accumulation.
+template <int kH>
+__device__ __forceinline__ void wgmma_rs(float (&d)[kH / 8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate) {
+  if constexpr (kH == 64) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "{%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+  }
+}
+
+// phi: physical dim of (k-step ks, thread column tig, element e in 0..3). Element pairs (0,1) and (2,3)
+// are logical k 2*tig + {0,1} and 8 + 2*tig + {0,1} of the step.
+template <bool kShuffled>
+__device__ __forceinline__ int phi(int ks, int tig, int e) { return kShuffled ? ks * 16 + tig * 4 + e : tig * 32 + ks * 4 + e; }
+
+// Tiles of request b and its row ranges (paged: positions start at 0).
+__device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
+  int64_t hi = 0;
+  for (int n = 0; n < p.next_n; ++n) {
+    mqa_row_range(p, b, n, begin[n], end[n]);
+    if (end[n] > begin[n] && end[n] > hi) hi = end[n];
+  }
+  return (hi + kMqaTile - 1) / kMqaTile;
+}
+
+#endif  // sm_90a device helpers
+
+template <int kHeads, bool kShuffled>
+__global__ void __launch_bounds__(kThreads) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages) {
+#if defined(NSA_SM90_KERNEL)
+  extern __shared__ __align__(128) uint8_t smem[];
+  const Layout L = layout(stages, p.next_n, kHeads);
+  uint8_t* q16 = smem + L.q16;
+  uint8_t* qstage = smem + L.qstage;
+  float* wsm = reinterpret_cast<float*>(smem + L.wsm);
+  Header* hdr = reinterpret_cast<Header*>(smem + L.header);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.bars);
+  uint64_t* empty = full + stages;
+  uint64_t* qfull = empty + stages;
+  uint64_t* qempty = qfull + 1;
+  __shared__ int64_t s_part[kThreads / 32];
+  __shared__ int64_t s_range[3];  // first request, its first tile, tiles of this CTA
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+
+  // Schedule: tiles per request, scanned (thread t owns a contiguous run of requests), then this CTA's
+  // slice [c*T/G, (c+1)*T/G) of the T tiles, located by request.
+  {
+    const int per = (p.batch + kThreads - 1) / kThreads;
+    const int b0 = tid * per, b1 = min(b0 + per, p.batch);
+    int64_t mine = 0, begin[4], end[4];
+    for (int b = b0; b < b1; ++b) mine += request_tiles(p, b, begin, end);
+    int64_t incl = mine;
+#pragma unroll
+    for (int m = 1; m < 32; m <<= 1) {
+      const int64_t v = __shfl_up_sync(0xffffffffu, incl, m);
+      if (lane >= m) incl += v;
+    }
+    if (lane == 31) s_part[warp] = incl;
+    if (tid == 0) s_range[0] = -1;
+    __syncthreads();
+    int64_t before = 0, total = 0;
+    for (int w = 0; w < kThreads / 32; ++w) {
+      before += w < warp ? s_part[w] : 0;
+      total += s_part[w];
+    }
+    const int64_t excl = before + incl - mine;
+    const int64_t g0 = total * blockIdx.x / gridDim.x, g1 = total * (blockIdx.x + 1) / gridDim.x;
+    if (g0 < g1 && g0 >= excl && g0 < excl + mine) {  // exactly one thread owns the request holding g0
+      int64_t acc = excl;
+      for (int b = b0; b < b1; ++b) {
+        const int64_t t = request_tiles(p, b, begin, end);
+        if (g0 < acc + t) {
+          s_range[0] = b;
+          s_range[1] = g0 - acc;
+          s_range[2] = g1 - g0;
+          break;
+        }
+        acc += t;
+      }
+    }
+  }
+  if (tid == 0) {
+    for (int s = 0; s < stages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], kConsumers / 32);
+    }
+    mbar_init(qfull, 1);
+    mbar_init(qempty, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  const int64_t my_tiles = s_range[0] < 0 ? 0 : s_range[2];
+
+  if (warp == kConsumers / 32) {
+    // ------------------------------------------------------------------ producer warp
+    int b = static_cast<int>(s_range[0]);
+    int64_t tile = s_range[1], left = 0, needed_pages = 0, win = -1;
+    const int64_t page_bytes = kcache_page_bytes(p.page_size);
+    const int log2_page = __ffs(p.page_size) - 1;
+    const int pages_per_tile = kMqaTile >> log2_page;
+    const int32_t* bt = nullptr;
+    int32_t e0 = -1, e1 = -1;  // block-table window: entries of pages win + lane and win + 32 + lane
+    uint32_t staged = 0;       // requests staged so far (qfull / qempty phases)
+    int stage = 0;             // ring position; `round` counts wraps (no 64-bit division per tile)
+    uint32_t round = 0;
+    for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
+      if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
+        int64_t begin[4], end[4], tiles_b;
+        for (;; ++b, tile = 0) {
+          tiles_b = request_tiles(p, b, begin, end);
+          if (tile < tiles_b) break;
+        }
+        left = tiles_b - tile < my_tiles - it ? tiles_b - tile : my_tiles - it;
+        int64_t hi = 0;
+        for (int n = 0; n < p.next_n; ++n) hi = end[n] > begin[n] && end[n] > hi ? end[n] : hi;
+        needed_pages = (hi + p.page_size - 1) >> log2_page;  // entries past these are never read
+        bt = p.block_table + int64_t(b) * p.block_table_stride;
+        win = -1;
+        if (staged > 0) mbar_wait(qempty, (staged - 1) & 1);  // consumers took the previous request's q
+        if (lane == 0) {
+          for (int n = 0; n < 4; ++n) {
+            hdr->begin[n] = n < p.next_n ? begin[n] : 0;
+            hdr->end[n] = n < p.next_n ? end[n] : 0;
+          }
+          hdr->b = b;
+          hdr->first_tile = static_cast<int32_t>(tile);
+          hdr->count = static_cast<int32_t>(left);
+          mbar_arrive_tx(qfull, L.qbytes + L.wbytes);  // release: the header stores above come first
+          bulk_copy(qstage, p.q + int64_t(b) * L.qbytes, L.qbytes, qfull);
+          bulk_copy(qstage + L.qbytes, p.weights + int64_t(b) * p.next_n * kHeads, L.wbytes, qfull);
+        }
+        ++staged;
+      }
+      const int64_t first_page = (tile * kMqaTile) >> log2_page;
+      if (win < 0 || first_page + pages_per_tile > win + 64) {  // 64 entries per refill (1 to 4 per tile)
+        win = first_page;
+        const int64_t i0 = win + lane, i1 = win + 32 + lane;
+        e0 = i0 < needed_pages ? bt[i0] : -1;
+        e1 = i1 < needed_pages ? bt[i1] : -1;
+        if (e0 < 0 || e0 >= p.num_pages) e0 = -1;  // outside the cache: read as zeros, never followed
+        if (e1 < 0 || e1 >= p.num_pages) e1 = -1;
+      }
+      if (round > 0) mbar_wait(&empty[stage], (round - 1) & 1);  // consumers released the previous fill
+      uint8_t* st = smem + stage * kStageBytes;
+      uint32_t bytes = 0;
+      int32_t page[4];
+      for (int j = 0; j < pages_per_tile; ++j) {
+        const int64_t pi = first_page + j;
+        const int idx = static_cast<int>(pi - win);
+        const int32_t e = __shfl_sync(0xffffffffu, idx < 32 ? e0 : e1, idx & 31);
+        page[j] = pi < needed_pages ? e : -2;  // -2: past the context, rows never written out
+        if (page[j] >= 0) {
+          bytes += static_cast<uint32_t>(page_bytes);
+        } else if (page[j] == -1) {  // zeros, as the reference reads a page outside the cache
+          uint4* k = reinterpret_cast<uint4*>(st + j * p.page_size * kIndexerHeadDim);
+          for (int c = lane; c < p.page_size * kIndexerHeadDim / 16; c += 32) k[c] = make_uint4(0, 0, 0, 0);
+          float* sc = reinterpret_cast<float*>(st + kStageK) + j * p.page_size;
+          for (int c = lane; c < p.page_size; c += 32) sc[c] = 0.f;
+        }
+      }
+      __syncwarp();
+      if (lane == 0) {
+        mbar_arrive_tx(&full[stage], bytes);
+        for (int j = 0; j < pages_per_tile; ++j) {
+          if (page[j] < 0) continue;
+          const uint8_t* src = p.cache + int64_t(page[j]) * page_bytes;
+          bulk_copy(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, &full[stage]);
+          bulk_copy(st + kStageK + j * p.page_size * 4, src + p.page_size * kIndexerHeadDim, p.page_size * 4, &full[stage]);
+        }
+      }
+      if (++stage == stages) {
+        stage = 0;
+        ++round;
+      }
+    }
+  } else {
+    // ------------------------------------------------------------------ consumer warpgroup
+    const int g = lane >> 2, tig = lane & 3;
+    const int row0 = warp * 16 + g;  // tokens row0 and row0 + 8 of each tile are this thread's
+    uint32_t staged = 0, round = 0;
+    int stage = 0;
+    for (int64_t it = 0; it < my_tiles;) {
+      mbar_wait(qfull, staged & 1);
+      ++staged;
+      const int b = hdr->b;
+      const int64_t first_tile = hdr->first_tile;
+      const int count = hdr->count;
+      int64_t begin[4], end[4];
+#pragma unroll
+      for (int n = 0; n < 4; ++n) {
+        begin[n] = hdr->begin[n];
+        end[n] = hdr->end[n];
+      }
+      named_sync_consumers();  // every warp is past the previous request's wgmmas (Q16) and weights
+      // Q16[n][h][logical k] = q[n][h][phi(k)], pairs of logical k are adjacent physical dims.
+      for (int i = tid; i < p.next_n * kHeads * 64; i += kConsumers) {
+        const int n = i / (kHeads * 64), h = (i >> 6) % kHeads, ks = (i >> 3) & 7, m = i & 7;
+        const int dim = phi<kShuffled>(ks, m & 3, (m >> 2) * 2);
+        const uint16_t v = *reinterpret_cast<const uint16_t*>(qstage + (n * kHeads + h) * kIndexerHeadDim + dim);
+        *reinterpret_cast<uint32_t*>(q16 + n * kHeads * 256 + q16_offset(h, ks * 16 + 2 * m)) = fp8x2_to_f16x2(v);
+      }
+      for (int i = tid; i < p.next_n * kHeads; i += kConsumers) wsm[i] = reinterpret_cast<const float*>(qstage + L.qbytes)[i];
+      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // Q16 is read by wgmma (async proxy)
+      named_sync_consumers();
+      if (tid == 0) mbar_arrive(qempty);
+
+      const uint64_t desc0 = q_desc(q16);  // + 16 per k-step (256 bytes), + kHeads * 16 per query row
+      for (int c = 0; c < count; ++c, ++it) {
+        mbar_wait(&full[stage], round & 1);
+        const uint8_t* st = smem + stage * kStageBytes;
+        uint32_t w[8][2];  // fp8 words: [k-step][row0 / row0 + 8], dims phi(ks, tig, 0..3)
+        if constexpr (kShuffled) {  // (t>>4)*2048 + (d>>4)*256 + (t&15)*16 + (d&15): 32 lanes, 32 banks
+#pragma unroll
+          for (int ks = 0; ks < 8; ++ks)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) w[ks][r] = *reinterpret_cast<const uint32_t*>(st + warp * 2048 + ks * 256 + (g + 8 * r) * 16 + tig * 4);
+        } else {  // row-major 128-byte rows: odd rows take their two 16-byte halves in the other order
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const uint8_t* base = st + (row0 + 8 * r) * kIndexerHeadDim + tig * 32;
+            const uint4 x = *reinterpret_cast<const uint4*>(base + 16 * (g & 1));
+            const uint4 y = *reinterpret_cast<const uint4*>(base + 16 * ((g & 1) ^ 1));
+            const uint4 lo = (g & 1) ? y : x, hi = (g & 1) ? x : y;
+            w[0][r] = lo.x; w[1][r] = lo.y; w[2][r] = lo.z; w[3][r] = lo.w;
+            w[4][r] = hi.x; w[5][r] = hi.y; w[6][r] = hi.z; w[7][r] = hi.w;
+          }
+        }
+        const float sc0 = reinterpret_cast<const float*>(st + kStageK)[row0];
+        const float sc1 = reinterpret_cast<const float*>(st + kStageK)[row0 + 8];
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&empty[stage]);  // the stage is in registers: refill it now
+        if (++stage == stages) {
+          stage = 0;
+          ++round;
+        }
+        uint32_t a[8][4];
+#pragma unroll
+        for (int ks = 0; ks < 8; ++ks) {
+          a[ks][0] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][0] & 0xFFFF));
+          a[ks][1] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][1] & 0xFFFF));
+          a[ks][2] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][0] >> 16));
+          a[ks][3] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][1] >> 16));
+        }
+        const int64_t pos0 = (first_tile + c) * kMqaTile + row0, pos1 = pos0 + 8;
+        for (int n = 0; n < p.next_n; ++n) {
+          float acc[kHeads / 8][4];
+          asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+          for (int ks = 0; ks < 8; ++ks) wgmma_rs<kHeads>(acc, a[ks], desc0 + uint64_t(n * kHeads * 16 + ks * 16), ks);
+          asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+          asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+          // acc[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum; then over tig.
+          float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+          for (int j = 0; j < kHeads / 8; ++j) {
+            const float2 wv = *reinterpret_cast<const float2*>(wsm + n * kHeads + 8 * j + 2 * tig);
+            s0 += wv.x * fmaxf(acc[j][0], 0.f) + wv.y * fmaxf(acc[j][1], 0.f);
+            s1 += wv.x * fmaxf(acc[j][2], 0.f) + wv.y * fmaxf(acc[j][3], 0.f);
+          }
+          s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
+          s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
+          s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
+          s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+          float* out = p.out + (int64_t(b) * p.next_n + n) * p.out_stride;
+          if (tig == 0 && pos0 >= begin[n] && pos0 < end[n]) out[pos0] = sc0 * s0;
+          if (tig == 1 && pos1 >= begin[n] && pos1 < end[n]) out[pos1] = sc1 * s1;
+        }
+      }
+    }
+  }
+
+  // clean: -inf over every row's invalid columns (rows round-robin over CTAs), disjoint from the above.
+  if (p.clean) {
+    for (int64_t r = blockIdx.x; r < int64_t(p.batch) * p.next_n; r += gridDim.x) {
+      int64_t begin, end;
+      mqa_row_range(p, static_cast<int>(r / p.next_n), static_cast<int>(r % p.next_n), begin, end);
+      float* out = p.out + r * p.out_stride;
+      for (int64_t col = tid; col < begin; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
+      for (int64_t col = end + tid; col < p.max_context_len; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
+    }
+  }
+#else
+  (void)p;
+  (void)stages;
+#endif
+}
+
+}  // namespace sm90
+
+#endif  // NSA_WITH_CUDA
