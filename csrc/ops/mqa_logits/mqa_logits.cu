@@ -358,11 +358,12 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
     NSA_GPU_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
     auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>;
-    // Most CTAs per SM (up to 3) that still leave each one >= 4 stages; stages capped at 8.
-    for (int ctas = 3; ctas >= 1; --ctas) {
+    // Most CTAs per SM (up to 4: registers are bounded for 4) that still leave each one >= 3 stages
+    // (>= 12 tiles, ~100 KB in flight per SM); stages capped at 8.
+    for (int ctas = 4; ctas >= 1; --ctas) {
       const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
       const int stages = std::min(8, (budget - sm90::layout(0, p.next_n, kHeads).total) / sm90::kStageBytes);
-      if (stages >= 4 || ctas == 1) {
+      if (stages >= 3 || ctas == 1) {
         c.stages = stages;
         break;
       }

@@ -69,13 +69,16 @@ __device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
 __device__ __forceinline__ void mbar_arrive_tx(uint64_t* bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
 }
+// The suspend-time hint lets the hardware park the warp until the phase completes (or the hint, in
+// ns, runs out) instead of spinning: a producer waiting on a full ring would otherwise take issue
+// slots from the consumers on the same scheduler.
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
   uint32_t done;
   do {
     asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\nselp.u32 %0, 1, 0, p;\n}\n"
         : "=r"(done)
-        : "r"(smem_u32(bar)), "r"(parity)
+        : "r"(smem_u32(bar)), "r"(parity), "r"(0x989680)
         : "memory");
   } while (!done);
 }
@@ -136,7 +139,7 @@ __device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b
 #endif  // sm_90a device helpers
 
 template <int kHeads, bool kShuffled>
-__global__ void __launch_bounds__(kThreads) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages) {
+__global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages) {
 #if defined(NSA_SM90_KERNEL)
   extern __shared__ __align__(128) uint8_t smem[];
   const Layout L = layout(stages, p.next_n, kHeads);
@@ -150,6 +153,7 @@ __global__ void __launch_bounds__(kThreads) mqa_logits_sm90_kernel(const MqaLogi
   uint64_t* qempty = qfull + 1;
   __shared__ int64_t s_part[kThreads / 32];
   __shared__ int64_t s_range[3];  // first request, its first tile, tiles of this CTA
+  __shared__ int64_t s_rows[4][2];  // consumers' copy of the current request's row ranges
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
@@ -296,13 +300,8 @@ __global__ void __launch_bounds__(kThreads) mqa_logits_sm90_kernel(const MqaLogi
       const int b = hdr->b;
       const int64_t first_tile = hdr->first_tile;
       const int count = hdr->count;
-      int64_t begin[4], end[4];
-#pragma unroll
-      for (int n = 0; n < 4; ++n) {
-        begin[n] = hdr->begin[n];
-        end[n] = hdr->end[n];
-      }
-      named_sync_consumers();  // every warp is past the previous request's wgmmas (Q16) and weights
+      named_sync_consumers();  // every warp is past the previous request's wgmmas (Q16), weights, rows
+      if (tid < 8) s_rows[tid >> 1][tid & 1] = (tid & 1) ? hdr->end[tid >> 1] : hdr->begin[tid >> 1];
       // Q16[n][h][logical k] = q[n][h][phi(k)], pairs of logical k are adjacent physical dims.
       for (int i = tid; i < p.next_n * kHeads * 64; i += kConsumers) {
         const int n = i / (kHeads * 64), h = (i >> 6) % kHeads, ks = (i >> 3) & 7, m = i & 7;
@@ -373,8 +372,8 @@ __global__ void __launch_bounds__(kThreads) mqa_logits_sm90_kernel(const MqaLogi
           s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
           s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
           float* out = p.out + (int64_t(b) * p.next_n + n) * p.out_stride;
-          if (tig == 0 && pos0 >= begin[n] && pos0 < end[n]) out[pos0] = sc0 * s0;
-          if (tig == 1 && pos1 >= begin[n] && pos1 < end[n]) out[pos1] = sc1 * s1;
+          const int64_t pos = tig == 0 ? pos0 : pos1;
+          if (tig < 2 && pos >= s_rows[n][0] && pos < s_rows[n][1]) out[pos] = tig == 0 ? sc0 * s0 : sc1 * s1;
         }
       }
     }
