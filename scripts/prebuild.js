@@ -14,14 +14,15 @@ const path = require('node:path');
 function npmTarget() {
   let pid = process.ppid;
   for (let depth = 0; depth < 4 && pid > 1; depth++) {
-    let argv;
+    let cmd;
     try {
-      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      // npm retitles itself ("npm run build"), so argv may arrive as one string: match on the joined line.
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
     } catch {
       return null; // not Linux, or no /proc: assume a direct run
     }
-    const i = argv.findIndex((a) => a === 'run' || a === 'run-script' || a === 'rum' || a === 'urn');
-    if (i >= 0 && argv.slice(0, i).some((a) => /(^|\/)npm(-cli\.js)?$/.test(a))) return argv[i + 1] ?? null;
+    const m = /(?:^|[\s/])npm(?:-cli\.js)?\s+(?:run|run-script|rum|urn)\s+(\S+)/.exec(cmd);
+    if (m) return m[1];
     pid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)\s+\S+\s+/, '').split(' ')[0]);
   }
   return null;
