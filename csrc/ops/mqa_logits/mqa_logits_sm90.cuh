@@ -121,6 +121,12 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[kH / 8][4], const uint32_t (
   }
 }
 
+// Four fp8 -> two f16 pairs (bytes 0,1 -> lo; 2,3 -> hi). The halves are named in PTX so ptxas feeds
+// the register halves to the unpacks directly (no shifts / masks).
+__device__ __forceinline__ void fp8x4_to_f16x2x2(uint32_t w, uint32_t& lo, uint32_t& hi) {
+  asm("{\n.reg .b16 l, h;\nmov.b32 {l, h}, %2;\ncvt.rn.f16x2.e4m3x2 %0, l;\ncvt.rn.f16x2.e4m3x2 %1, h;\n}\n" : "=r"(lo), "=r"(hi) : "r"(w));
+}
+
 // phi: physical dim of (k-step ks, thread column tig, element e in 0..3). Element pairs (0,1) and (2,3)
 // are logical k 2*tig + {0,1} and 8 + 2*tig + {0,1} of the step.
 template <bool kShuffled>
@@ -346,10 +352,8 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
         uint32_t a[8][4];
 #pragma unroll
         for (int ks = 0; ks < 8; ++ks) {
-          a[ks][0] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][0] & 0xFFFF));
-          a[ks][1] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][1] & 0xFFFF));
-          a[ks][2] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][0] >> 16));
-          a[ks][3] = fp8x2_to_f16x2(static_cast<uint16_t>(w[ks][1] >> 16));
+          fp8x4_to_f16x2x2(w[ks][0], a[ks][0], a[ks][2]);
+          fp8x4_to_f16x2x2(w[ks][1], a[ks][1], a[ks][3]);
         }
         const int64_t pos0 = (first_tile + c) * kMqaTile + row0, pos1 = pos0 + 8;
         for (int n = 0; n < p.next_n; ++n) {
