@@ -1,6 +1,7 @@
 /**
  * Loads the addon (see `load` for the order) and types the surface of csrc/binding.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsaError } from './errors';
 
@@ -103,7 +104,6 @@ export const addonNotes: string[] = [];
  * driver: the addon reports backend 'cpu' and why.
  */
 function load(): NativeAddon {
-  const fs = require('node:fs') as typeof import('node:fs');
   const here = path.join(__dirname, '..');
   // lib/ (ts-jest) and dist/lib/ (compiled) both sit one or two levels under the package root.
   const pkgRoot = fs.existsSync(path.join(here, 'package.json')) ? here : path.join(here, '..');
@@ -113,7 +113,7 @@ function load(): NativeAddon {
     addonPath = path.resolve(explicit);
     addon = require(addonPath) as NativeAddon;
   } else {
-    addon = loadRocm(fs, pkgRoot);
+    addon = loadRocm(pkgRoot);
   }
   if (!addon) {
     const nodeGypBuild = require('node-gyp-build') as { (dir: string): NativeAddon; resolve(dir: string): string };
@@ -124,7 +124,7 @@ function load(): NativeAddon {
   return addon;
 }
 
-function loadRocm(fs: typeof import('node:fs'), pkgRoot: string): NativeAddon | undefined {
+function loadRocm(pkgRoot: string): NativeAddon | undefined {
   const candidates = [
     path.join(pkgRoot, 'build-hip', 'Release', 'nsa_kernels.node'),
     path.join(pkgRoot, 'prebuilds', `${process.platform}-${process.arch}-rocm`, 'nsa-kernels.node'),

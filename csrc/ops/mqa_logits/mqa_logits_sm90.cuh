@@ -132,14 +132,18 @@ __device__ __forceinline__ void fp8x4_to_f16x2x2(uint32_t w, uint32_t& lo, uint3
 template <bool kShuffled>
 __device__ __forceinline__ int phi(int ks, int tig, int e) { return kShuffled ? ks * 16 + tig * 4 + e : tig * 32 + ks * 4 + e; }
 
-// Tiles of request b and its row ranges (paged: positions start at 0).
-__device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
+// Row ranges of request b and the end of their union (paged: positions start at 0, so it spans
+// ceil(hi / 64) tiles).
+__device__ __forceinline__ int64_t request_span(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
   int64_t hi = 0;
   for (int n = 0; n < p.next_n; ++n) {
     mqa_row_range(p, b, n, begin[n], end[n]);
     if (end[n] > begin[n] && end[n] > hi) hi = end[n];
   }
-  return (hi + kMqaTile - 1) / kMqaTile;
+  return hi;
+}
+__device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
+  return (request_span(p, b, begin, end) + kMqaTile - 1) / kMqaTile;
 }
 
 #endif  // sm_90a device helpers
@@ -226,14 +230,13 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
     uint32_t round = 0;
     for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
       if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
-        int64_t begin[4], end[4], tiles_b;
+        int64_t begin[4], end[4], hi, tiles_b;
         for (;; ++b, tile = 0) {
-          tiles_b = request_tiles(p, b, begin, end);
+          hi = request_span(p, b, begin, end);
+          tiles_b = (hi + kMqaTile - 1) / kMqaTile;
           if (tile < tiles_b) break;
         }
         left = tiles_b - tile < my_tiles - it ? tiles_b - tile : my_tiles - it;
-        int64_t hi = 0;
-        for (int n = 0; n < p.next_n; ++n) hi = end[n] > begin[n] && end[n] > hi ? end[n] : hi;
         needed_pages = (hi + p.page_size - 1) >> log2_page;  // entries past these are never read
         bt = p.block_table + int64_t(b) * p.block_table_stride;
         win = -1;
