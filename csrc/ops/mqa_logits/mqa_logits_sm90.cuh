@@ -88,6 +88,19 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t b
                "l"(src), "r"(bytes), "r"(smem_u32(bar))
                : "memory");
 }
+// The same with an L2 policy: K pages are read once per call, so they go in as evict-first and leave
+// L2 to what every call (and every layer of a step) reads again: context lengths, block table, q.
+__device__ __forceinline__ uint64_t l2_evict_first() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+__device__ __forceinline__ void bulk_copy_hint(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t policy) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
+                   smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(policy)
+               : "memory");
+}
 __device__ __forceinline__ void named_sync_consumers() { asm volatile("bar.sync 1, %0;\n" ::"n"(kConsumers) : "memory"); }
 
 // K-major canonical B descriptor, no swizzle (see mqa_logits.cu): LBO 128 (next 8 k), SBO 2048 (next 8 heads).
@@ -146,6 +159,14 @@ __device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b
   return (request_span(p, b, begin, end) + kMqaTile - 1) / kMqaTile;
 }
 
+#if defined(NSA_MQA_TRACE)  // diagnostic build only: per-CTA timeline in ns (globaltimer), printed at exit
+__device__ __forceinline__ uint64_t trace_now() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+#endif
+
 #endif  // sm_90a device helpers
 
 template <int kHeads, bool kShuffled>
@@ -166,6 +187,10 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   __shared__ int64_t s_rows[4][2];  // consumers' copy of the current request's row ranges
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+#if defined(NSA_MQA_TRACE)
+  __shared__ uint64_t s_t[6];
+  if (tid == 0) s_t[0] = trace_now();
+#endif
 
   // Schedule: tiles per request, scanned (thread t owns a contiguous run of requests), then this CTA's
   // slice [c*T/G, (c+1)*T/G) of the T tiles, located by request.
@@ -215,6 +240,9 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   }
   __syncthreads();
   const int64_t my_tiles = s_range[0] < 0 ? 0 : s_range[2];
+#if defined(NSA_MQA_TRACE)
+  if (tid == 0) s_t[1] = trace_now();
+#endif
 
   if (warp == kConsumers / 32) {
     // ------------------------------------------------------------------ producer warp
@@ -228,6 +256,7 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
     uint32_t staged = 0;       // requests staged so far (qfull / qempty phases)
     int stage = 0;             // ring position; `round` counts wraps (no 64-bit division per tile)
     uint32_t round = 0;
+    const uint64_t policy = l2_evict_first();
     for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
       if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
         int64_t begin[4], end[4], hi, tiles_b;
@@ -283,13 +312,16 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
         }
       }
       __syncwarp();
+#if defined(NSA_MQA_TRACE)
+      if (lane == 0 && it == 0) s_t[2] = trace_now();
+#endif
       if (lane == 0) {
         mbar_arrive_tx(&full[stage], bytes);
         for (int j = 0; j < pages_per_tile; ++j) {
           if (page[j] < 0) continue;
           const uint8_t* src = p.cache + int64_t(page[j]) * page_bytes;
-          bulk_copy(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, &full[stage]);
-          bulk_copy(st + kStageK + j * p.page_size * 4, src + p.page_size * kIndexerHeadDim, p.page_size * 4, &full[stage]);
+          bulk_copy_hint(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, &full[stage], policy);
+          bulk_copy_hint(st + kStageK + j * p.page_size * 4, src + p.page_size * kIndexerHeadDim, p.page_size * 4, &full[stage], policy);
         }
       }
       if (++stage == stages) {
@@ -311,21 +343,29 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
       const int count = hdr->count;
       named_sync_consumers();  // every warp is past the previous request's wgmmas (Q16), weights, rows
       if (tid < 8) s_rows[tid >> 1][tid & 1] = (tid & 1) ? hdr->end[tid >> 1] : hdr->begin[tid >> 1];
-      // Q16[n][h][logical k] = q[n][h][phi(k)], pairs of logical k are adjacent physical dims.
-      for (int i = tid; i < p.next_n * kHeads * 64; i += kConsumers) {
-        const int n = i / (kHeads * 64), h = (i >> 6) % kHeads, ks = (i >> 3) & 7, m = i & 7;
-        const int dim = phi<kShuffled>(ks, m & 3, (m >> 2) * 2);
-        const uint16_t v = *reinterpret_cast<const uint16_t*>(qstage + (n * kHeads + h) * kIndexerHeadDim + dim);
-        *reinterpret_cast<uint32_t*>(q16 + n * kHeads * 256 + q16_offset(h, ks * 16 + 2 * m)) = fp8x2_to_f16x2(v);
+      // Q16[n][h][logical k] = q[n][h][phi(k)]: one fp8 word = elements 0..3 of (ks, tig) -> two f16
+      // pairs, logical k 2tig + {0,1} and 8 + 2tig + {0,1}. Lanes walk h & 7 then tig: the stores hit 32 banks.
+      for (int i = tid; i < p.next_n * kHeads * 32; i += kConsumers) {
+        const int tg = (i >> 3) & 3, ks = (i >> 5) & 7, hr = i >> 8;
+        const int n = hr / (kHeads / 8), h = (hr % (kHeads / 8)) * 8 + (i & 7);
+        const uint32_t v = *reinterpret_cast<const uint32_t*>(qstage + (n * kHeads + h) * kIndexerHeadDim + phi<kShuffled>(ks, tg, 0));
+        uint8_t* dst = q16 + n * kHeads * 256 + q16_offset(h, ks * 16 + 2 * tg);
+        fp8x4_to_f16x2x2(v, *reinterpret_cast<uint32_t*>(dst), *reinterpret_cast<uint32_t*>(dst + 128));
       }
       for (int i = tid; i < p.next_n * kHeads; i += kConsumers) wsm[i] = reinterpret_cast<const float*>(qstage + L.qbytes)[i];
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // Q16 is read by wgmma (async proxy)
       named_sync_consumers();
       if (tid == 0) mbar_arrive(qempty);
+#if defined(NSA_MQA_TRACE)
+      if (tid == 0 && it == 0) s_t[4] = trace_now();
+#endif
 
       const uint64_t desc0 = q_desc(q16);  // + 16 per k-step (256 bytes), + kHeads * 16 per query row
       for (int c = 0; c < count; ++c, ++it) {
         mbar_wait(&full[stage], round & 1);
+#if defined(NSA_MQA_TRACE)
+        if (tid == 0 && it == 0) s_t[3] = trace_now();
+#endif
         const uint8_t* st = smem + stage * kStageBytes;
         uint32_t w[8][2];  // fp8 words: [k-step][row0 / row0 + 8], dims phi(ks, tig, 0..3)
         if constexpr (kShuffled) {  // (t>>4)*2048 + (d>>4)*256 + (t&15)*16 + (d&15): 32 lanes, 32 banks
@@ -396,6 +436,15 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
       for (int64_t col = end + tid; col < p.max_context_len; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
     }
   }
+#if defined(NSA_MQA_TRACE)
+  __syncthreads();
+  if (tid == 0) {
+    uint32_t smid;
+    asm volatile("mov.u32 %0, %smid;" : "=r"(smid));
+    printf("T %d %u %lld %llu %llu %llu %llu %llu %llu\n", blockIdx.x, smid, (long long)my_tiles, s_t[0], s_t[1], s_t[2], s_t[3],
+           s_t[4], trace_now());
+  }
+#endif
 #else
   (void)p;
   (void)stages;

@@ -2,8 +2,9 @@
 // order-preserving keys build shared-memory histograms of the elements still in the running, narrowing
 // to the exact k-th largest key T; every index with key > T is written, and just enough with key == T.
 // Rows up to kCacheElems keys are read from global memory once and kept in shared memory. When the top
-// digit's bin holding T has at most kCand keys (the usual case), one pass emits the keys above that bin
-// and compacts the bin into a candidate list, and passes 2-3 and the final pick run over that list.
+// digit's bin holding T fits in the candidate space (the rest of shared memory; the usual case), one pass
+// emits the keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final
+// pick run over that list.
 #include "gpu/check.h"
 #include "ops/topk/topk.h"
 
@@ -12,34 +13,41 @@ namespace {
 
 constexpr int kThreads = 1024;
 constexpr int kBins = 2048;
+#if defined(NSA_WITH_HIP)
 constexpr int kCacheElems = 9216;  // rows up to this many keys are read from global memory once
+#else
+constexpr int kCacheElems = 32768;
+#endif
 
-// Warp 0 finds the bin (scanning from the top) where the running count reaches `remaining`; returns
-// through shared memory the bin and the count above it.
-__device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_bin, int* s_above) {
-  const int lane = threadIdx.x;  // called by threads 0..31
-  constexpr int kPerLane = kBins / 32;
-  const int top = kBins - kPerLane * lane;  // lane 0 holds the highest bins
-  int sum = 0;
-  for (int j = 1; j <= kPerLane; ++j) sum += hist[top - j];
-  int incl = sum;
+// Every thread finds, among its two bins (bins taken from the top, two per thread), the one where the
+// running count from the top reaches `remaining`; exactly one thread writes it and the count above it
+// to shared memory. One scan over 32-thread groups and one over their totals: no serial walk of bins.
+// The caller synchronizes before and after.
+__device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_group, int* s_bin, int* s_above) {
+  static_assert(kBins == 2 * kThreads, "two bins per thread");
+  const int t = threadIdx.x, lane = t & 31, group = t >> 5;
+  const int b_hi = kBins - 1 - 2 * t;
+  const int c_hi = hist[b_hi], c_lo = hist[b_hi - 1], mine = c_hi + c_lo;
+  int incl = mine;
   for (int d = 1; d < 32; d <<= 1) {
     const int v = gpu_shfl_up32(incl, d);
     if (lane >= d) incl += v;
   }
-  const uint32_t hit = gpu_ballot32(incl >= remaining);
-  const int first = __ffs(hit) - 1;  // remaining <= total, so some lane reaches it
-  if (lane == first) {
-    int acc = incl - sum;
-    for (int j = 1; j <= kPerLane; ++j) {
-      const int b = top - j;
-      if (acc + hist[b] >= remaining) {
-        *s_bin = b;
-        *s_above = acc;
-        break;
-      }
-      acc += hist[b];
-    }
+  if (lane == 31) s_group[group] = incl;
+  __syncthreads();
+  int g_incl = s_group[lane];  // group totals, scanned by every group alike
+  for (int d = 1; d < 32; d <<= 1) {
+    const int v = gpu_shfl_up32(g_incl, d);
+    if (lane >= d) g_incl += v;
+  }
+  const int g_excl = gpu_shfl32(g_incl, group) - s_group[group];
+  const int above = g_excl + incl - mine;  // keys in bins above b_hi
+  if (above < remaining && above + c_hi >= remaining) {
+    *s_bin = b_hi;
+    *s_above = above;
+  } else if (above + c_hi < remaining && above + mine >= remaining) {
+    *s_bin = b_hi - 1;
+    *s_above = above + c_hi;
   }
 }
 
@@ -63,21 +71,20 @@ __device__ __forceinline__ void visit(int count, KeyAt key_at, Body body) {
   }
 }
 
-// Dynamic shared memory: [cache: kCacheElems keys][hist: kBins][candidate keys: kCand][candidate idx: kCand].
+// Dynamic shared memory: [hist: kBins][region: kRegion words]. The region holds the cached row (first n
+// words, rows up to kCacheElems) and after it the candidate keys and indices, as many as fit.
 #if defined(NSA_WITH_HIP)
-constexpr int kCand = 1024;  // 52 KB in all: AMD's LDS is 64 KB per workgroup
+constexpr int kRegion = 14272;  // 64 KB less the static variables: AMD's LDS is 64 KB per workgroup
 #else
-constexpr int kCand = 4096;
+constexpr int kRegion = 49152;  // 200 KB in all: 44 registers x 1024 threads already mean one CTA per SM
 #endif
-constexpr int kSmemBytes = (kCacheElems + kBins + 2 * kCand) * 4;
+constexpr int kSmemBytes = (kBins + kRegion) * 4;
 
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   extern __shared__ uint32_t smem_topk[];
-  uint32_t* cache = smem_topk;
-  int* hist = reinterpret_cast<int*>(cache + kCacheElems);
-  uint32_t* cand_key = reinterpret_cast<uint32_t*>(hist + kBins);
-  int32_t* cand_idx = reinterpret_cast<int32_t*>(cand_key + kCand);
-  __shared__ int s_bin, s_above, s_gt, s_eq, s_nc;
+  int* hist = reinterpret_cast<int*>(smem_topk);
+  uint32_t* cache = smem_topk + kBins;
+  __shared__ int s_bin, s_above, s_gt, s_eq, s_nc, s_group[kThreads / 32];
   const int64_t row = blockIdx.x;
   int64_t start, len;
   topk_window(p, row, start, len);
@@ -89,6 +96,9 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   const float* src = p.logits + row * p.row_stride + start;
   const int n = static_cast<int>(len);
   const bool cached = n <= kCacheElems;
+  const int cand_cap = (kRegion - (cached ? n : 0)) / 2;
+  uint32_t* cand_key = cache + (cached ? n : 0);
+  int32_t* cand_idx = reinterpret_cast<int32_t*>(cand_key + cand_cap);
 
   // One radix pass over `count` keys (key_at(i)) still matching `prefix` on the bits above `shift`:
   // histogram the digit, find the bin holding the remaining-th largest, narrow prefix / remaining.
@@ -106,7 +116,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       if ((key & hi_mask) == prefix) atomicAdd(&hist[(key >> shift) & digit_mask], 1);
     });
     __syncthreads();
-    if (threadIdx.x < 32) find_bin(hist, remaining, &s_bin, &s_above);
+    find_bin(hist, remaining, s_group, &s_bin, &s_above);
     __syncthreads();
     prefix |= static_cast<uint32_t>(s_bin) << shift;
     remaining -= s_above;
@@ -122,7 +132,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     s_nc = 0;
   }
   const int in_bin = pass(0, n, [&](int i) { return topk_key(src[i]); }, cached);
-  if (in_bin <= kCand) {
+  if (in_bin <= cand_cap) {
     // Few keys share the top digit of the k-th largest: emit every key above that digit now and move the
     // ones in it to a candidate list; the two remaining passes and the final pick run over that list only
     // (2 passes over the row instead of 4).
