@@ -130,6 +130,19 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
       const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, zeros), run(withAbsWeights(c), 'cpu', false, zeros), poison, false);
       expect(worst).toBeLessThanOrEqual(1e-5);
     });
+
+    // The sm90 kernel scans request lengths 32 at a time (the first 128 kept in registers): cover many
+    // chunks, empty requests between long ones, and every CTA slice boundary falling inside a request.
+    test('many requests: B=300, lengths 0..400 with empty ones (P=16 plain N=2 H=32; P=64 preshuffle N=1 H=64)', () => {
+      for (const [P, layout, N, H] of [[16, 'plain', 2, 32], [64, 'preshuffle', 1, 64]] as [number, KCacheLayout, number, number][]) {
+        const lens = Array.from({ length: 300 }, (_, i) => (i % 7 === 3 ? 0 : rng.int(1, 400)));
+        const c = makeCase(rng, P, layout, N, H, lens);
+        const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal() * 1e6);
+        const zeros = new Float32Array(c.B * c.N * c.maxLen);
+        const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, zeros), run(withAbsWeights(c), 'cpu', false, zeros), poison, false);
+        expect(worst).toBeLessThanOrEqual(1e-5);
+      }
+    });
   }
 
   test('block-table entries past the last needed page are never read; bad entries are refused on the host', () => {

@@ -15,6 +15,7 @@ def q(name, vals):
     print(f"{name:28s} min {vals[0]:7.2f}  p50 {vals[len(vals)//2]:7.2f}  p90 {vals[int(len(vals)*.9)]:7.2f}  max {vals[-1]:7.2f}")
 print(f"CTAs {len(rows)}, with tiles {len(work)}, tiles/CTA {min(r[2] for r in work)}..{max(r[2] for r in work)}")
 q("entry", [us(r[3]) for r in rows])
+q("context_lens loaded", [us(r[9]) for r in rows])
 q("schedule done", [us(r[4]) for r in rows])
 q("first TMA issued", [us(r[5]) for r in work])
 q("first tile landed", [us(r[6]) for r in work])

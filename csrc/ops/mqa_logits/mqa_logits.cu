@@ -349,7 +349,7 @@ void launch_n(const MqaLogitsParams& p, gpuStream_t s) {
 template <int kHeads, bool kShuffled>
 void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   struct Config {
-    int stages = 0, grid = 0;
+    int stages = 0, grid = 0, per_sm = 1;
   };
   static Config configs[16][4];  // [device][next_n - 1]
   Config& c = configs[device][p.next_n - 1];
@@ -378,10 +378,11 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
     NSA_GPU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(attr.sharedSizeBytes)));
     int per_sm = 0;
     NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, sm90::kThreads, smem));
-    c.grid = sms * std::max(per_sm, 1);
+    c.per_sm = std::max(per_sm, 1);
+    c.grid = sms * c.per_sm;
   }
   const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
-  sm90::mqa_logits_sm90_kernel<kHeads, kShuffled><<<c.grid, sm90::kThreads, smem, s>>>(p, c.stages);
+  sm90::mqa_logits_sm90_kernel<kHeads, kShuffled><<<c.grid, sm90::kThreads, smem, s>>>(p, c.stages, c.per_sm);
   NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
 }
 

@@ -155,6 +155,11 @@ __device__ __forceinline__ int64_t request_span(const MqaLogitsParams& p, int b,
   }
   return hi;
 }
+__device__ __forceinline__ int64_t warp_sum(int64_t v) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
 __device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
   return (request_span(p, b, begin, end) + kMqaTile - 1) / kMqaTile;
 }
@@ -170,7 +175,7 @@ __device__ __forceinline__ uint64_t trace_now() {
 #endif  // sm_90a device helpers
 
 template <int kHeads, bool kShuffled>
-__global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages) {
+__global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
 #if defined(NSA_SM90_KERNEL)
   extern __shared__ __align__(128) uint8_t smem[];
   const Layout L = layout(stages, p.next_n, kHeads);
@@ -182,8 +187,6 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   uint64_t* empty = full + stages;
   uint64_t* qfull = empty + stages;
   uint64_t* qempty = qfull + 1;
-  __shared__ int64_t s_part[kThreads / 32];
-  __shared__ int64_t s_range[3];  // first request, its first tile, tiles of this CTA
   __shared__ int64_t s_rows[4][2];  // consumers' copy of the current request's row ranges
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -192,43 +195,6 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   if (tid == 0) s_t[0] = trace_now();
 #endif
 
-  // Schedule: tiles per request, scanned (thread t owns a contiguous run of requests), then this CTA's
-  // slice [c*T/G, (c+1)*T/G) of the T tiles, located by request.
-  {
-    const int per = (p.batch + kThreads - 1) / kThreads;
-    const int b0 = tid * per, b1 = min(b0 + per, p.batch);
-    int64_t mine = 0, begin[4], end[4];
-    for (int b = b0; b < b1; ++b) mine += request_tiles(p, b, begin, end);
-    int64_t incl = mine;
-#pragma unroll
-    for (int m = 1; m < 32; m <<= 1) {
-      const int64_t v = __shfl_up_sync(0xffffffffu, incl, m);
-      if (lane >= m) incl += v;
-    }
-    if (lane == 31) s_part[warp] = incl;
-    if (tid == 0) s_range[0] = -1;
-    __syncthreads();
-    int64_t before = 0, total = 0;
-    for (int w = 0; w < kThreads / 32; ++w) {
-      before += w < warp ? s_part[w] : 0;
-      total += s_part[w];
-    }
-    const int64_t excl = before + incl - mine;
-    const int64_t g0 = total * blockIdx.x / gridDim.x, g1 = total * (blockIdx.x + 1) / gridDim.x;
-    if (g0 < g1 && g0 >= excl && g0 < excl + mine) {  // exactly one thread owns the request holding g0
-      int64_t acc = excl;
-      for (int b = b0; b < b1; ++b) {
-        const int64_t t = request_tiles(p, b, begin, end);
-        if (g0 < acc + t) {
-          s_range[0] = b;
-          s_range[1] = g0 - acc;
-          s_range[2] = g1 - g0;
-          break;
-        }
-        acc += t;
-      }
-    }
-  }
   if (tid == 0) {
     for (int s = 0; s < stages; ++s) {
       mbar_init(&full[s], 1);
@@ -238,16 +204,69 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
     mbar_init(qempty, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  __syncthreads();
-  const int64_t my_tiles = s_range[0] < 0 ? 0 : s_range[2];
+  __syncthreads();  // the only block barrier: every warp computes the schedule on its own
+
+  // Schedule: this CTA's slice [s*T/G, (s+1)*T/G) of the batch's T tiles, located by request. Each warp
+  // scans the tile counts itself (32 requests per step, the first 128 kept in registers), so the producer
+  // goes from reading context_lens to its first block-table read without waiting for other warps. The
+  // slice index s interleaves the CTAs that share an SM (c, c + S, c + 2S, ... for S SMs) onto
+  // neighbouring slices, so each SM's total differs from the mean by at most ~1 tile.
+  int first_b = -1;
+  int64_t first_tile = 0, my_tiles = 0;
+  {
+    constexpr int kKept = 4;
+    int32_t kept[kKept];
+    int64_t begin[4], end[4], total = 0;
+    const int chunks = (p.batch + 31) / 32;
+#pragma unroll
+    for (int c = 0; c < kKept; ++c) {
+      const int b = c * 32 + lane;
+      kept[c] = c < chunks && b < p.batch ? static_cast<int32_t>(request_tiles(p, b, begin, end)) : 0;
+      total += warp_sum(kept[c]);
+    }
+#if defined(NSA_MQA_TRACE)
+    if (tid == 0) s_t[5] = trace_now();
+#endif
+    for (int c = kKept; c < chunks; ++c) {
+      const int b = c * 32 + lane;
+      total += warp_sum(b < p.batch ? static_cast<int32_t>(request_tiles(p, b, begin, end)) : 0);
+    }
+    const int sms = gridDim.x / ctas_per_sm;
+    const int slice = gridDim.x % ctas_per_sm == 0 ? (blockIdx.x % sms) * ctas_per_sm + blockIdx.x / sms : blockIdx.x;
+    const int64_t g0 = total * slice / gridDim.x, g1 = total * (slice + 1) / gridDim.x;
+    int64_t acc = 0;
+    for (int c = 0; c < chunks && g0 < g1; ++c) {
+      const int b = c * 32 + lane;
+      int32_t t = 0;
+#pragma unroll
+      for (int j = 0; j < kKept; ++j)
+        if (j == c) t = kept[j];
+      if (c >= kKept && b < p.batch) t = static_cast<int32_t>(request_tiles(p, b, begin, end));
+      int64_t incl = t;
+#pragma unroll
+      for (int m = 1; m < 32; m <<= 1) {
+        const int64_t v = __shfl_up_sync(0xffffffffu, incl, m);
+        if (lane >= m) incl += v;
+      }
+      const uint32_t hit = __ballot_sync(0xffffffffu, g0 < acc + incl);
+      if (hit != 0) {  // the first such lane's request holds tile g0
+        const int src = __ffs(hit) - 1;
+        first_b = c * 32 + src;
+        first_tile = g0 - (acc + __shfl_sync(0xffffffffu, incl - t, src));
+        my_tiles = g1 - g0;
+        break;
+      }
+      acc += __shfl_sync(0xffffffffu, incl, 31);
+    }
+  }
 #if defined(NSA_MQA_TRACE)
   if (tid == 0) s_t[1] = trace_now();
 #endif
 
   if (warp == kConsumers / 32) {
     // ------------------------------------------------------------------ producer warp
-    int b = static_cast<int>(s_range[0]);
-    int64_t tile = s_range[1], left = 0, needed_pages = 0, win = -1;
+    int b = first_b;
+    int64_t tile = first_tile, left = 0, needed_pages = 0, win = -1;
     const int64_t page_bytes = kcache_page_bytes(p.page_size);
     const int log2_page = __ffs(p.page_size) - 1;
     const int pages_per_tile = kMqaTile >> log2_page;
@@ -441,13 +460,14 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   if (tid == 0) {
     uint32_t smid;
     asm volatile("mov.u32 %0, %smid;" : "=r"(smid));
-    printf("T %d %u %lld %llu %llu %llu %llu %llu %llu\n", blockIdx.x, smid, (long long)my_tiles, s_t[0], s_t[1], s_t[2], s_t[3],
-           s_t[4], trace_now());
+    printf("T %d %u %lld %llu %llu %llu %llu %llu %llu %llu\n", blockIdx.x, smid, (long long)my_tiles, s_t[0], s_t[1], s_t[2], s_t[3],
+           s_t[4], trace_now(), s_t[5]);
   }
 #endif
 #else
   (void)p;
   (void)stages;
+  (void)ctas_per_sm;
 #endif
 }
 
