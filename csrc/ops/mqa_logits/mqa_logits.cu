@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "gpu/check.h"
+#include "gpu/pdl.h"
 #include "ops/mqa_logits/mqa_logits.h"
 #if defined(NSA_WITH_HIP)
 #include <hip/hip_fp16.h>
@@ -381,8 +382,9 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
     c.per_sm = std::max(per_sm, 1);
     c.grid = sms * c.per_sm;
   }
-  const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
-  sm90::mqa_logits_sm90_kernel<kHeads, kShuffled><<<c.grid, sm90::kThreads, smem, s>>>(p, c.stages, c.per_sm);
+  // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
+  launch_pdl(sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>, dim3(c.grid), dim3(sm90::kThreads),
+             static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, device, p, c.stages, c.per_sm);
   NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
 }
 

@@ -1,9 +1,14 @@
 // Paged MQA logits on Hopper (sm_90a), P in {16, 32, 64}: a persistent, warp-specialized kernel.
 //
 // Work: the flat list of (request, 64-position tile) over the batch, cut into one contiguous range per
-// CTA (each CTA computes the cut itself from context_lens, so one long request among short ones is
-// spread over every SM). One CTA = a producer warp + one consumer warpgroup:
-//  - producer: per tile, one TMA bulk copy per page of K bytes and one of scales into a ring of
+// CTA (every warp computes the cut itself from context_lens, so one long request among short ones is
+// spread over every SM, and nothing waits on a block barrier before the first page is requested).
+// At B=64 x 8192 the middle of the kernel streams K at the DRAM floor; what is left is start-up (the
+// chain context_lens -> block table -> first page) and the spread of SM finish times, so the start-up
+// path is kept free of barriers, local memory and 64-bit division. One CTA = a producer warp + one
+// consumer warpgroup:
+//  - producer: per tile, one TMA bulk copy per page of K bytes and one of scales (evict-first in L2:
+//    read once per call) into a ring of
 //    `stages` shared-memory stages (mbarrier full/empty pairs); at each new request, one bulk copy of
 //    that request's q rows and weights into a staging slot, with the row ranges in a header.
 //    Block-table entries are prefetched 64 pages at a time into registers; entries outside the cache
@@ -145,29 +150,38 @@ __device__ __forceinline__ void fp8x4_to_f16x2x2(uint32_t w, uint32_t& lo, uint3
 template <bool kShuffled>
 __device__ __forceinline__ int phi(int ks, int tig, int e) { return kShuffled ? ks * 16 + tig * 4 + e : tig * 32 + ks * 4 + e; }
 
-// Row ranges of request b and the end of their union (paged: positions start at 0, so it spans
-// ceil(hi / 64) tiles).
-__device__ __forceinline__ int64_t request_span(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
+// End of the union of request b's row ranges (paged rows start at 0, so the request spans
+// ceil(end / 64) tiles): mqa_row_range's clamps are monotone, so this is the clamped largest length.
+// Scalars only: per-row arrays here would live in local memory, a DRAM round trip at kernel start.
+__device__ __forceinline__ int64_t request_end(const MqaLogitsParams& p, int b) {
   int64_t hi = 0;
-  for (int n = 0; n < p.next_n; ++n) {
-    mqa_row_range(p, b, n, begin[n], end[n]);
-    if (end[n] > begin[n] && end[n] > hi) hi = end[n];
+  if (!p.context_2d) {
+    hi = p.context_lens[b];
+  } else {
+    for (int n = 0; n < p.next_n; ++n) hi = max(hi, static_cast<int64_t>(p.context_lens[int64_t(b) * p.next_n + n]));
   }
-  return hi;
+  hi = min(hi, min(int64_t(p.max_blocks) * p.page_size, p.max_context_len));
+  return hi > 0 ? hi : 0;
+}
+__device__ __forceinline__ int32_t request_tiles(const MqaLogitsParams& p, int b) {
+  return static_cast<int32_t>((request_end(p, b) + kMqaTile - 1) / kMqaTile);
 }
 __device__ __forceinline__ int64_t warp_sum(int64_t v) {
 #pragma unroll
   for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
   return v;
 }
-__device__ __forceinline__ int64_t request_tiles(const MqaLogitsParams& p, int b, int64_t (&begin)[4], int64_t (&end)[4]) {
-  return (request_span(p, b, begin, end) + kMqaTile - 1) / kMqaTile;
-}
 
 #if defined(NSA_MQA_TRACE)  // diagnostic build only: per-CTA timeline in ns (globaltimer), printed at exit
 __device__ __forceinline__ uint64_t trace_now() {
   uint64_t t;
   asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+// The time once `v` is available (the input operand makes the read wait for v's load).
+__device__ __forceinline__ uint64_t trace_after(int64_t v) {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t) : "l"(v));
   return t;
 }
 #endif
@@ -191,7 +205,7 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 #if defined(NSA_MQA_TRACE)
-  __shared__ uint64_t s_t[6];
+  __shared__ uint64_t s_t[8];
   if (tid == 0) s_t[0] = trace_now();
 #endif
 
@@ -204,48 +218,66 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
     mbar_init(qempty, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  __syncthreads();  // the only block barrier: every warp computes the schedule on its own
+  __syncthreads();
+  pdl_wait();  // launched as a programmatic dependent: no global access before this
 
-  // Schedule: this CTA's slice [s*T/G, (s+1)*T/G) of the batch's T tiles, located by request. Each warp
-  // scans the tile counts itself (32 requests per step, the first 128 kept in registers), so the producer
-  // goes from reading context_lens to its first block-table read without waiting for other warps. The
-  // slice index s interleaves the CTAs that share an SM (c, c + S, c + 2S, ... for S SMs) onto
-  // neighbouring slices, so each SM's total differs from the mean by at most ~1 tile.
+  // Schedule: this CTA's slice [s*T/G, (s+1)*T/G) of the batch's T tiles, located by request. The producer
+  // warp scans the tile counts (32 requests per step, the first 128 kept in registers) and goes straight
+  // on to its first block-table read; the consumers only need the tile count, handed over through shared
+  // memory (named barrier 2: the producer arrives, the consumers wait). One warp per CTA reading
+  // context_lens also keeps the start-up burst on those few L2 lines small. The slice index s interleaves
+  // the CTAs that share an SM (c, c + S, c + 2S, ... for S SMs) onto neighbouring slices, so each SM's
+  // total differs from the mean by at most ~1 tile.
+  __shared__ int64_t s_my_tiles;
   int first_b = -1;
-  int64_t first_tile = 0, my_tiles = 0;
-  {
+  int64_t first_tile = 0, first_end = 0, my_tiles = 0;
+  if (warp < kConsumers / 32) {
+    asm volatile("bar.sync 2, %0;\n" ::"n"(kThreads) : "memory");
+    my_tiles = s_my_tiles;
+  } else {
     constexpr int kKept = 4;
-    int32_t kept[kKept];
-    int64_t begin[4], end[4], total = 0;
+    int64_t kept[kKept];  // request ends of requests c * 32 + lane
+    int64_t total = 0;
     const int chunks = (p.batch + 31) / 32;
 #pragma unroll
-    for (int c = 0; c < kKept; ++c) {
+    for (int c = 0; c < kKept; ++c) {  // all loads first, then the sums
       const int b = c * 32 + lane;
-      kept[c] = c < chunks && b < p.batch ? static_cast<int32_t>(request_tiles(p, b, begin, end)) : 0;
-      total += warp_sum(kept[c]);
+      kept[c] = b < p.batch ? request_end(p, b) : 0;
     }
+    auto tiles = [](int64_t end) { return static_cast<int32_t>((end + kMqaTile - 1) / kMqaTile); };
+#pragma unroll
+    for (int c = 0; c < kKept; ++c) total += warp_sum(tiles(kept[c]));
 #if defined(NSA_MQA_TRACE)
-    if (tid == 0) s_t[5] = trace_now();
+    if (lane == 0) s_t[5] = trace_after(total);
 #endif
     for (int c = kKept; c < chunks; ++c) {
       const int b = c * 32 + lane;
-      total += warp_sum(b < p.batch ? static_cast<int32_t>(request_tiles(p, b, begin, end)) : 0);
+      total += warp_sum(b < p.batch ? request_tiles(p, b) : 0);
     }
     const int sms = gridDim.x / ctas_per_sm;
     const int slice = gridDim.x % ctas_per_sm == 0 ? (blockIdx.x % sms) * ctas_per_sm + blockIdx.x / sms : blockIdx.x;
-    const int64_t g0 = total * slice / gridDim.x, g1 = total * (slice + 1) / gridDim.x;
+    int64_t g0, g1;
+    if (total < (int64_t(1) << 21) && gridDim.x <= 2048) {  // 32-bit division: total * (slice + 1) < 2^32
+      const uint32_t t32 = static_cast<uint32_t>(total);
+      g0 = t32 * static_cast<uint32_t>(slice) / gridDim.x;
+      g1 = t32 * static_cast<uint32_t>(slice + 1) / gridDim.x;
+    } else {
+      g0 = total * slice / gridDim.x;
+      g1 = total * (slice + 1) / gridDim.x;
+    }
     int64_t acc = 0;
     for (int c = 0; c < chunks && g0 < g1; ++c) {
       const int b = c * 32 + lane;
-      int32_t t = 0;
+      int64_t end = 0;
 #pragma unroll
       for (int j = 0; j < kKept; ++j)
-        if (j == c) t = kept[j];
-      if (c >= kKept && b < p.batch) t = static_cast<int32_t>(request_tiles(p, b, begin, end));
-      int64_t incl = t;
+        if (j == c) end = kept[j];
+      if (c >= kKept && b < p.batch) end = request_end(p, b);
+      const int32_t t = tiles(end);
+      int32_t incl = t;  // a chunk holds < 2^31 tiles (requests have < 2^25)
 #pragma unroll
       for (int m = 1; m < 32; m <<= 1) {
-        const int64_t v = __shfl_up_sync(0xffffffffu, incl, m);
+        const int32_t v = __shfl_up_sync(0xffffffffu, incl, m);
         if (lane >= m) incl += v;
       }
       const uint32_t hit = __ballot_sync(0xffffffffu, g0 < acc + incl);
@@ -253,11 +285,14 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
         const int src = __ffs(hit) - 1;
         first_b = c * 32 + src;
         first_tile = g0 - (acc + __shfl_sync(0xffffffffu, incl - t, src));
+        first_end = __shfl_sync(0xffffffffu, end, src);
         my_tiles = g1 - g0;
         break;
       }
       acc += __shfl_sync(0xffffffffu, incl, 31);
     }
+    if (lane == 0) s_my_tiles = my_tiles;
+    asm volatile("bar.arrive 2, %0;\n" ::"n"(kThreads) : "memory");
   }
 #if defined(NSA_MQA_TRACE)
   if (tid == 0) s_t[1] = trace_now();
@@ -278,21 +313,26 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
     const uint64_t policy = l2_evict_first();
     for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
       if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
-        int64_t begin[4], end[4], hi, tiles_b;
+        int64_t hi, tiles_b;
         for (;; ++b, tile = 0) {
-          hi = request_span(p, b, begin, end);
+          hi = it == 0 && b == first_b ? first_end : request_end(p, b);  // the schedule read the first one
           tiles_b = (hi + kMqaTile - 1) / kMqaTile;
           if (tile < tiles_b) break;
         }
         left = tiles_b - tile < my_tiles - it ? tiles_b - tile : my_tiles - it;
+#if defined(NSA_MQA_TRACE)
+        if (lane == 0 && it == 0) s_t[6] = trace_after(hi);
+#endif
         needed_pages = (hi + p.page_size - 1) >> log2_page;  // entries past these are never read
         bt = p.block_table + int64_t(b) * p.block_table_stride;
         win = -1;
         if (staged > 0) mbar_wait(qempty, (staged - 1) & 1);  // consumers took the previous request's q
         if (lane == 0) {
           for (int n = 0; n < 4; ++n) {
-            hdr->begin[n] = n < p.next_n ? begin[n] : 0;
-            hdr->end[n] = n < p.next_n ? end[n] : 0;
+            int64_t begin = 0, end = 0;
+            if (n < p.next_n) mqa_row_range(p, b, n, begin, end);
+            hdr->begin[n] = begin;
+            hdr->end[n] = end;
           }
           hdr->b = b;
           hdr->first_tile = static_cast<int32_t>(tile);
@@ -311,12 +351,17 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
         e1 = i1 < needed_pages ? bt[i1] : -1;
         if (e0 < 0 || e0 >= p.num_pages) e0 = -1;  // outside the cache: read as zeros, never followed
         if (e1 < 0 || e1 >= p.num_pages) e1 = -1;
+#if defined(NSA_MQA_TRACE)
+        if (lane == 0 && it == 0) s_t[7] = trace_after(e0);
+#endif
       }
       if (round > 0) mbar_wait(&empty[stage], (round - 1) & 1);  // consumers released the previous fill
       uint8_t* st = smem + stage * kStageBytes;
       uint32_t bytes = 0;
-      int32_t page[4];
-      for (int j = 0; j < pages_per_tile; ++j) {
+      int32_t page[4];  // unrolled with constant indices: registers, not local memory
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if (j >= pages_per_tile) break;
         const int64_t pi = first_page + j;
         const int idx = static_cast<int>(pi - win);
         const int32_t e = __shfl_sync(0xffffffffu, idx < 32 ? e0 : e1, idx & 31);
@@ -336,7 +381,9 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
 #endif
       if (lane == 0) {
         mbar_arrive_tx(&full[stage], bytes);
-        for (int j = 0; j < pages_per_tile; ++j) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (j >= pages_per_tile) break;
           if (page[j] < 0) continue;
           const uint8_t* src = p.cache + int64_t(page[j]) * page_bytes;
           bulk_copy_hint(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, &full[stage], policy);
@@ -460,8 +507,8 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   if (tid == 0) {
     uint32_t smid;
     asm volatile("mov.u32 %0, %smid;" : "=r"(smid));
-    printf("T %d %u %lld %llu %llu %llu %llu %llu %llu %llu\n", blockIdx.x, smid, (long long)my_tiles, s_t[0], s_t[1], s_t[2], s_t[3],
-           s_t[4], trace_now(), s_t[5]);
+    printf("T %d %u %lld %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", blockIdx.x, smid, (long long)my_tiles, s_t[0], s_t[1], s_t[2], s_t[3],
+           s_t[4], trace_now(), s_t[5], s_t[6], s_t[7]);
   }
 #endif
 #else
