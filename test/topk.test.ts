@@ -52,6 +52,18 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     });
   }
 
+  // Mostly one repeated value: the top digit's bin holding the k-th key is larger than the candidate space
+  // (24576 keys for uncached rows, what is left next to the cached row otherwise), so the kernel takes the
+  // 4-pass path over the whole row; a cached row of 30000 and an uncached one of 40000.
+  test('rows whose threshold bin overflows the candidate space (4-pass path)', async () => {
+    const k = 2048, C = 40000, lens = [30000, 40000];
+    const host = new Float32Array(lens.length * C);
+    for (let i = 0; i < host.length; i++) host[i] = rng.next() < 0.97 ? 1.5 : rng.normal() * 10;
+    const out = Tensor.from(randInt32(rng, lens.length * k), [lens.length, k], { dtype: 'int32', device }) as Tensor<'int32'>;
+    topk(Tensor.from(host, [lens.length, C], { device }) as Tensor<'float32'>, Tensor.from(Int32Array.from(lens), [lens.length], { device }) as Tensor<'int32'>, { k, out });
+    check(host, C, await out.toTypedArray(), k, [0, 0], lens);
+  });
+
   test('rowStarts: windows inside longer rows', async () => {
     const k = 256, C = 5000, rows = 6;
     const host = logitsRows(rng, rows, C, C, false);

@@ -215,7 +215,7 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
       mbar_init(&empty[s], kConsumers / 32);
     }
     mbar_init(qfull, 1);
-    mbar_init(qempty, 1);
+    mbar_init(qempty, kConsumers / 32);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -421,7 +421,10 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
       for (int i = tid; i < p.next_n * kHeads; i += kConsumers) wsm[i] = reinterpret_cast<const float*>(qstage + L.qbytes)[i];
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // Q16 is read by wgmma (async proxy)
       named_sync_consumers();
-      if (tid == 0) mbar_arrive(qempty);
+      // Every warp releases the staging slot itself (like the K ring), so the producer's next q copy is
+      // ordered after each warp's own reads of it and of the header.
+      __syncwarp();
+      if (lane == 0) mbar_arrive(qempty);
 #if defined(NSA_MQA_TRACE)
       if (tid == 0 && it == 0) s_t[4] = trace_now();
 #endif

@@ -6,7 +6,6 @@
 // emits the keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final
 // pick run over that list.
 #include "gpu/check.h"
-#include "gpu/pdl.h"
 #include "ops/topk/topk.h"
 
 namespace nsa {
@@ -86,7 +85,6 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   int* hist = reinterpret_cast<int*>(smem_topk);
   uint32_t* cache = smem_topk + kBins;
   __shared__ int s_bin, s_above, s_gt, s_eq, s_nc, s_group[kThreads / 32];
-  pdl_wait();  // launched as a programmatic dependent (gpu/pdl.h): no global access before this
   const int64_t row = blockIdx.x;
   int64_t start, len;
   topk_window(p, row, start, len);
@@ -188,7 +186,7 @@ void topk_gpu(const TopKParams& p, StreamHandle stream) {
     NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(topk_kernel), gpuFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     configured[device] = true;
   }
-  launch_pdl(topk_kernel, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), kSmemBytes, reinterpret_cast<gpuStream_t>(stream), device, p);
+  topk_kernel<<<static_cast<unsigned>(p.rows), kThreads, kSmemBytes, reinterpret_cast<gpuStream_t>(stream)>>>(p);
   NSA_LAUNCH_CHECK("topk_kernel");
 }
 
