@@ -1,9 +1,9 @@
-// Programmatic dependent launch (CUDA, sm_90+). A kernel launched with launch_pdl may be placed on the
-// GPU while the previous kernel on the stream is still finishing; it must call pdl_wait() before its
-// first global-memory access, which blocks until that kernel has completed and its writes are visible,
-// so this is safe whatever the previous kernel is. pdl_wait() also lets the next PDL kernel be placed as
-// this one's CTAs exit. The launch latency then hides under the previous kernel's tail (~0.5 µs per
-// kernel boundary on the H100). Elsewhere (HIP, older GPUs, NSA_PDL=0) it is a plain launch.
+// Programmatic dependent launch (CUDA, for kernels that run on sm_90+ only). A kernel launched with
+// launch_pdl may be placed on the GPU while the previous kernel on the stream is still finishing; it must
+// call pdl_wait() before its first global-memory access, which blocks until that kernel has completed and
+// its writes are visible, so this is safe whatever the previous kernel is. pdl_wait() also lets the next
+// PDL kernel be placed as this one's CTAs exit. The launch latency then hides under the previous kernel's
+// tail (~0.5 µs per kernel boundary on the H100). NSA_PDL=0 makes it a plain launch (A/B).
 #pragma once
 #include <cstdlib>
 #include <utility>
@@ -19,26 +19,14 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
-// Whether launches on `device` use PDL: compute capability 9.0+ and NSA_PDL is not 0.
-inline bool pdl_enabled(int device) {
 #if defined(NSA_WITH_CUDA)
-  static const bool env_on = [] {
+// The caller has checked that the device is sm_90+ (the attribute is a Hopper feature).
+template <class... Params, class... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  static const bool enabled = [] {
     const char* e = std::getenv("NSA_PDL");
     return e == nullptr || e[0] != '0';
   }();
-  static int major[64] = {};
-  if (!env_on || device < 0 || device >= 64) return false;
-  if (major[device] == 0) NSA_GPU_CHECK(cudaDeviceGetAttribute(&major[device], cudaDevAttrComputeCapabilityMajor, device));
-  return major[device] >= 9;
-#else
-  (void)device;
-  return false;
-#endif
-}
-
-template <class... Params, class... Args>
-void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, gpuStream_t stream, int device, Args&&... args) {
-#if defined(NSA_WITH_CUDA)
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
@@ -48,12 +36,9 @@ void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, g
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled(device) ? 1 : 0;
+  cfg.numAttrs = enabled ? 1 : 0;
   NSA_GPU_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
-#else
-  (void)device;
-  hipLaunchKernelGGL(kernel, grid, block, smem, stream, std::forward<Args>(args)...);
-#endif
 }
+#endif
 
 }  // namespace nsa

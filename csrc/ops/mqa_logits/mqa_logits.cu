@@ -355,8 +355,8 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   static Config configs[16][4];  // [device][next_n - 1]
   Config& c = configs[device][p.next_n - 1];
   if (c.grid == 0) {
-    int sms = 0, smem_sm = 0;
-    NSA_GPU_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const int sms = sm_count(device);
+    int smem_sm = 0;
     NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
     auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>;
     // Most CTAs per SM (up to 4: registers are bounded for 4) that still leave each one >= 3 stages
@@ -384,7 +384,7 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   }
   // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
   launch_pdl(sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>, dim3(c.grid), dim3(sm90::kThreads),
-             static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, device, p, c.stages, c.per_sm);
+             static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, p, c.stages, c.per_sm);
   NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
 }
 

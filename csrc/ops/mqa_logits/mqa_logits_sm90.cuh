@@ -163,9 +163,8 @@ __device__ __forceinline__ int64_t request_end(const MqaLogitsParams& p, int b) 
   hi = min(hi, min(int64_t(p.max_blocks) * p.page_size, p.max_context_len));
   return hi > 0 ? hi : 0;
 }
-__device__ __forceinline__ int32_t request_tiles(const MqaLogitsParams& p, int b) {
-  return static_cast<int32_t>((request_end(p, b) + kMqaTile - 1) / kMqaTile);
-}
+__device__ __forceinline__ int32_t tiles_of(int64_t end) { return static_cast<int32_t>((end + kMqaTile - 1) / kMqaTile); }
+__device__ __forceinline__ int32_t request_tiles(const MqaLogitsParams& p, int b) { return tiles_of(request_end(p, b)); }
 __device__ __forceinline__ int64_t warp_sum(int64_t v) {
 #pragma unroll
   for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
@@ -244,9 +243,8 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
       const int b = c * 32 + lane;
       kept[c] = b < p.batch ? request_end(p, b) : 0;
     }
-    auto tiles = [](int64_t end) { return static_cast<int32_t>((end + kMqaTile - 1) / kMqaTile); };
 #pragma unroll
-    for (int c = 0; c < kKept; ++c) total += warp_sum(tiles(kept[c]));
+    for (int c = 0; c < kKept; ++c) total += warp_sum(tiles_of(kept[c]));
 #if defined(NSA_MQA_TRACE)
     if (lane == 0) s_t[5] = trace_after(total);
 #endif
@@ -273,7 +271,7 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
       for (int j = 0; j < kKept; ++j)
         if (j == c) end = kept[j];
       if (c >= kKept && b < p.batch) end = request_end(p, b);
-      const int32_t t = tiles(end);
+      const int32_t t = tiles_of(end);
       int32_t incl = t;  // a chunk holds < 2^31 tiles (requests have < 2^25)
 #pragma unroll
       for (int m = 1; m < 32; m <<= 1) {
@@ -313,10 +311,11 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
     const uint64_t policy = l2_evict_first();
     for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
       if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
-        int64_t hi, tiles_b;
+        int64_t hi;
+        int32_t tiles_b;
         for (;; ++b, tile = 0) {
           hi = it == 0 && b == first_b ? first_end : request_end(p, b);  // the schedule read the first one
-          tiles_b = (hi + kMqaTile - 1) / kMqaTile;
+          tiles_b = tiles_of(hi);
           if (tile < tiles_b) break;
         }
         left = tiles_b - tile < my_tiles - it ? tiles_b - tile : my_tiles - it;
