@@ -2,11 +2,13 @@
  * Elementwise float32 <-> bfloat16 / float8_e4m3fn on any device, with the same rounding as the scalar
  * helpers in dtype.ts. `intrinsic: true` uses CUDA's own conversion instructions instead (for tests).
  */
+import { options } from './errors';
 import { native } from './native';
-import { Stream, streamHandle } from './runtime';
+import { nativeStream, Stream } from './runtime';
 import { nativeOf, Tensor } from './tensor';
 
-export function convert(src: Tensor, dst: Tensor, opts: { intrinsic?: boolean; stream?: Stream } = {}): Tensor {
-  native.convert(nativeOf(src, 'src'), nativeOf(dst, 'dst'), { intrinsic: opts.intrinsic ?? false }, streamHandle(opts.stream, src.deviceIndex));
+export function convert(src: Tensor, dst: Tensor, opts?: { intrinsic?: boolean; stream?: Stream }): Tensor {
+  const o = options(opts);
+  native.convert({ src: nativeOf(src, 'src'), dst: nativeOf(dst, 'dst'), intrinsic: o.intrinsic, stream: nativeStream(o.stream) });
   return dst;
 }

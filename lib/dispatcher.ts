@@ -6,7 +6,7 @@
  * Unlike the original system, the indexer skip follows the attention decision, not the top-k size:
  * raising the threshold above top-k makes more prefill batches dense and skips their logits too.
  */
-import { fail } from './errors';
+import { fail, options } from './errors';
 import { devices, gpuAvailable } from './runtime';
 
 export type ForwardMode = 'decode' | 'extend' | 'target_verify' | 'draft_extend' | 'idle';
@@ -77,14 +77,19 @@ function positiveInt(v: number | undefined, dflt: number, arg: string): number {
  *   path is supported and context parallelism is off; then the indexer only stores K.
  * - extend on MLA: trivial indices when max(seqLens) <= topK, else gather + ragged logits + top-k.
  */
-export function planAttention(batch: ForwardBatch, config: DispatchConfig = {}): AttentionPlan {
+export function planAttention(batch: ForwardBatch, config?: DispatchConfig): AttentionPlan {
   // Validate
+  batch = options(batch, 'batch');
+  config = options(config, 'config');
   if (!MODES.includes(batch.mode)) fail('E_ARG', 'batch.mode', batch.mode, MODES.join(' | '));
   const topK = positiveInt(config.topK, 2048, 'config.topK');
   const threshold = positiveInt(config.threshold, topK, 'config.threshold');
   const capacity = positiveInt(config.maxChunkCapacity, 131072, 'config.maxChunkCapacity');
   const lens = batch.seqLens;
   const ext = batch.extendLens;
+  const isList = (v: unknown) => Array.isArray(v) || ArrayBuffer.isView(v);
+  if (!isList(lens)) fail('E_ARG', 'batch.seqLens', typeof lens, 'an array of per-request lengths');
+  if (ext !== undefined && !isList(ext)) fail('E_ARG', 'batch.extendLens', typeof ext, 'an array of per-request lengths');
   if (ext !== undefined && ext.length !== lens.length) fail('E_SHAPE', 'batch.extendLens.length', ext.length, `${lens.length} (one per request)`);
   let maxLen = 0, sum = 0, queries = 0;
   for (let i = 0; i < lens.length; i++) {

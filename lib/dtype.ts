@@ -2,19 +2,10 @@
  * dtypes and bit-exact scalar conversions (SPEC §0), identical to csrc/core/dtype.h: bf16 and fp8 e4m3fn
  * have no JS TypedArray, so they live as Uint16Array / Uint8Array bit patterns.
  */
+import { DType, DTYPES } from './enums';
 import { fail } from './errors';
 
-export type DType = 'float32' | 'bfloat16' | 'float8_e4m3fn' | 'int32' | 'int64' | 'uint8';
-
-/** Codes shared with the native side (csrc/core/dtype.h DType). */
-export const DTYPE_CODES: Readonly<Record<DType, number>> = {
-  float32: 0,
-  bfloat16: 1,
-  float8_e4m3fn: 2,
-  int32: 3,
-  int64: 4,
-  uint8: 5,
-};
+export type { DType } from './enums';
 
 export const DTYPE_SIZES: Readonly<Record<DType, number>> = {
   float32: 4,
@@ -37,10 +28,10 @@ export interface TypedArrayOf {
 
 export type AnyTypedArray = TypedArrayOf[DType];
 
-export const ALL_DTYPES: readonly DType[] = Object.keys(DTYPE_CODES) as DType[];
+export const ALL_DTYPES: readonly DType[] = DTYPES;
 
 export function checkDType(v: unknown, arg: string): DType {
-  if (typeof v !== 'string' || !(v in DTYPE_CODES)) fail('E_DTYPE', arg, v, ALL_DTYPES.join(' | '));
+  if (typeof v !== 'string' || !(DTYPES as readonly string[]).includes(v)) fail('E_DTYPE', arg, v, ALL_DTYPES.join(' | '));
   return v as DType;
 }
 
@@ -124,7 +115,10 @@ export function encode(dtype: DType, values: ArrayLike<number | bigint>): AnyTyp
     switch (dtype) {
       case 'bfloat16': out[i] = f32ToBf16(Number(v)); break;
       case 'float8_e4m3fn': out[i] = f32ToFp8E4M3(Number(v)); break;
-      case 'int64': (out as BigInt64Array)[i] = BigInt(v); break;
+      case 'int64':
+        if (typeof v !== 'bigint' && !Number.isSafeInteger(v)) fail('E_ARG', `values[${i}]`, v, 'an integer (int64 holds integers only)');
+        (out as BigInt64Array)[i] = BigInt(v);
+        break;
       default: (out as Float32Array)[i] = Number(v);
     }
   }

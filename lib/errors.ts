@@ -32,3 +32,10 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return v;
   return String(v);
 }
+
+/** An options argument: `{}` when omitted; anything but an object (null, a number...) is E_ARG. */
+export function options<T extends object>(v: T | undefined | null, arg = 'options'): T {
+  if (v === undefined) return {} as T;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('E_ARG', arg, v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v, 'an options object');
+  return v;
+}

@@ -3,16 +3,15 @@
  * The cache tensor is uint8 [numPages, P * (128 + 4)]; the preshuffle layout stores each token's 16
  * consecutive dims as one 16-byte chunk of a 16x16 tile, which the paged MQA kernel reads directly.
  */
-import { fail } from './errors';
+import { KCACHE_LAYOUTS, KCacheLayout, ScaleFormat } from './enums';
+import { fail, options } from './errors';
 import { native, NativeKCache } from './native';
-import { Device, deviceIndex, deviceName, Stream, streamHandle } from './runtime';
+import { Device, deviceIndex, deviceName, nativeStream, Stream } from './runtime';
 import { nativeOf, Tensor } from './tensor';
 
-export type KCacheLayout = 'plain' | 'preshuffle';
-export type ScaleFormat = 'ue8m0' | 'fp32';
+export type { KCacheLayout, ScaleFormat } from './enums';
 
 export const INDEXER_HEAD_DIM = 128;
-const LAYOUTS: Record<KCacheLayout, number> = { plain: 0, preshuffle: 1 };
 
 export interface KCacheOptions {
   /** Tokens per page: 16, 32 or 64 (both layouts), 1 (plain only). Default 64. */
@@ -33,28 +32,32 @@ export class IndexerKCache {
   private desc: NativeKCache | undefined;
 
   /** Wraps an existing uint8 [numPages, pageSize * (headDim + 4)] tensor (checked on first use). */
-  constructor(tensor: Tensor<'uint8'>, opts: { pageSize?: number; layout?: KCacheLayout; headDim?: number } = {}) {
+  constructor(tensor: Tensor<'uint8'>, opts?: { pageSize?: number; layout?: KCacheLayout; headDim?: number }) {
+    const o = options(opts);
+    if (!(tensor instanceof Tensor)) fail('E_ARG', 'tensor', tensor === null ? 'null' : typeof tensor, 'a uint8 Tensor');
     this.tensor = tensor;
-    this.pageSize = opts.pageSize ?? 64;
-    this.layout = opts.layout ?? 'preshuffle';
-    if (!(this.layout in LAYOUTS)) fail('E_ARG', 'layout', this.layout, "'plain' | 'preshuffle'");
-    this.headDim = opts.headDim ?? INDEXER_HEAD_DIM;
+    this.pageSize = o.pageSize ?? 64;
+    this.layout = o.layout ?? 'preshuffle';
+    if (!KCACHE_LAYOUTS.includes(this.layout)) fail('E_ARG', 'layout', this.layout, KCACHE_LAYOUTS.map((l) => `'${l}'`).join(' | '));
+    this.headDim = o.headDim ?? INDEXER_HEAD_DIM;
+    native.checkKCache({ cache: this.nativeCache() }); // the geometry is checked now, not at first use
   }
 
   /** Allocates numPages pages (contents uninitialized on the device, zero on the host). */
-  static alloc(numPages: number, opts: KCacheOptions = {}): IndexerKCache {
-    const pageSize = opts.pageSize ?? 64;
-    const headDim = opts.headDim ?? INDEXER_HEAD_DIM;
-    if (!Number.isInteger(numPages) || numPages < 0) fail('E_RANGE', 'numPages', numPages, 'a non-negative integer');
-    const t = Tensor.empty([numPages, pageSize * (headDim + 4)], { dtype: 'uint8', device: deviceName(deviceIndex(opts.device ?? 'cpu')), stream: opts.stream });
-    const cache = new IndexerKCache(t, { pageSize, layout: opts.layout, headDim });
+  static alloc(numPages: number, opts?: KCacheOptions): IndexerKCache {
+    const o = options(opts);
+    const pageSize = o.pageSize ?? 64;
+    const headDim = o.headDim ?? INDEXER_HEAD_DIM;
+    if (!Number.isSafeInteger(numPages) || numPages < 0) fail('E_RANGE', 'numPages', numPages, 'a non-negative integer');
+    if (!Number.isSafeInteger(pageSize) || !Number.isSafeInteger(headDim) || pageSize < 1 || headDim < 1)
+      fail('E_ARG', 'pageSize/headDim', `${pageSize}/${headDim}`, 'positive integers');
+    const t = Tensor.empty([numPages, pageSize * (headDim + 4)], { dtype: 'uint8', device: deviceName(deviceIndex(o.device ?? 'cpu')), stream: o.stream });
     try {
-      native.checkKCache(cache.nativeCache()); // validate the geometry now, not at first use
+      return new IndexerKCache(t, { pageSize, layout: o.layout, headDim });
     } catch (e) {
       t.dispose();
       throw e;
     }
-    return cache;
   }
 
   get numPages(): number {
@@ -70,7 +73,7 @@ export class IndexerKCache {
   /** Descriptor for native ops. */
   nativeCache(): NativeKCache {
     const t = nativeOf(this.tensor, 'cache');
-    if (this.desc === undefined || this.desc.t !== t) this.desc = { t, pageSize: this.pageSize, layout: LAYOUTS[this.layout], headDim: this.headDim };
+    if (this.desc === undefined || this.desc.tensor !== t) this.desc = { tensor: t, pageSize: this.pageSize, layout: this.layout, headDim: this.headDim };
     return this.desc;
   }
 
@@ -98,12 +101,18 @@ export function storeK(
   cache: IndexerKCache,
   k: Tensor<'bfloat16'>,
   slotMapping: Tensor<'int64'>,
-  opts: { scaleFormat?: ScaleFormat; checkBounds?: boolean; stream?: Stream } = {},
+  opts?: { scaleFormat?: ScaleFormat; checkBounds?: boolean; stream?: Stream },
 ): void {
   const c = checkCache(cache);
-  const fmt = opts.scaleFormat ?? 'ue8m0';
-  if (fmt !== 'ue8m0' && fmt !== 'fp32') fail('E_ARG', 'scaleFormat', fmt, "'ue8m0' | 'fp32'");
-  native.storeK(c.nativeCache(), nativeOf(k, 'k'), nativeOf(slotMapping, 'slotMapping'), fmt === 'ue8m0' ? 0 : 1, opts.checkBounds ?? false, streamHandle(opts.stream, c.tensor.deviceIndex));
+  const o = options(opts);
+  native.storeK({
+    cache: c.nativeCache(),
+    k: nativeOf(k, 'k'),
+    slotMapping: nativeOf(slotMapping, 'slotMapping'),
+    scaleFormat: o.scaleFormat,
+    checkBounds: o.checkBounds,
+    stream: nativeStream(o.stream),
+  });
 }
 
 export interface GatheredK {
@@ -122,22 +131,33 @@ export function gatherK(
   cache: IndexerKCache,
   blockTable: Tensor<'int32'>,
   cuSeqLens: Tensor<'int32'>,
-  opts: { numTokens?: number; checkBounds?: boolean; stream?: Stream; out?: GatheredK } = {},
+  opts?: { numTokens?: number; checkBounds?: boolean; stream?: Stream; out?: GatheredK },
 ): GatheredK {
   const c = checkCache(cache);
+  const o = options(opts);
   nativeOf(cuSeqLens, 'cuSeqLens');
-  let T = opts.out?.k.shape[0] ?? opts.numTokens;
+  if (o.out !== undefined) options(o.out, 'out');
+  let T = o.out?.k?.shape[0] ?? o.numTokens;
   if (T === undefined) {
     const n = cuSeqLens.numel;
     if (n < 1) fail('E_SHAPE', 'cuSeqLens.shape', cuSeqLens.shape, '[B + 1]');
-    T = cuSeqLens.narrow(0, n - 1, 1).toTypedArraySync({ stream: opts.stream })[0] as number;
+    T = cuSeqLens.narrow(0, n - 1, 1).toTypedArraySync({ stream: o.stream })[0] as number;
   }
-  if (!Number.isInteger(T) || T < 0) fail('E_RANGE', 'numTokens', T, 'a non-negative integer');
+  // int32 cuSeqLens cannot name more tokens than 2^31 - 1: a larger count is refused before allocating.
+  if (!Number.isInteger(T) || T < 0 || T > 2 ** 31 - 1) fail('E_RANGE', 'numTokens', T, 'an integer in [0, 2^31)');
   const device = c.device;
-  const out = opts.out ?? {
-    k: Tensor.empty([T, c.headDim], { dtype: 'float8_e4m3fn', device, stream: opts.stream }),
-    scale: Tensor.empty([T], { dtype: 'float32', device, stream: opts.stream }),
+  const out = o.out ?? {
+    k: Tensor.empty([T, c.headDim], { dtype: 'float8_e4m3fn', device, stream: o.stream }),
+    scale: Tensor.empty([T], { dtype: 'float32', device, stream: o.stream }),
   };
-  native.gatherK(c.nativeCache(), nativeOf(blockTable, 'blockTable'), nativeOf(cuSeqLens, 'cuSeqLens'), nativeOf(out.k, 'out.k'), nativeOf(out.scale, 'out.scale'), opts.checkBounds ?? false, streamHandle(opts.stream, c.tensor.deviceIndex));
+  native.gatherK({
+    cache: c.nativeCache(),
+    blockTable: nativeOf(blockTable, 'blockTable'),
+    cuSeqLens: nativeOf(cuSeqLens, 'cuSeqLens'),
+    outK: nativeOf(out.k, 'out.k'),
+    outScale: nativeOf(out.scale, 'out.scale'),
+    checkBounds: o.checkBounds,
+    stream: nativeStream(o.stream),
+  });
   return out;
 }

@@ -5,12 +5,12 @@
  * for store_only.
  */
 import { AttentionPlan } from './dispatcher';
-import { fail } from './errors';
+import { fail, options } from './errors';
 import { gatherK, IndexerKCache, ScaleFormat, storeK } from './indexer-cache';
 import { pagedMqaLogits, raggedMqaLogits } from './mqa-logits';
 import { Stream } from './runtime';
 import { Tensor } from './tensor';
-import { INDEX_TOPK, topk } from './topk';
+import { INDEX_TOPK, topk, trivialTopk } from './topk';
 
 export interface IndexerInputs {
   /** New K of this forward: bf16 [T, 128] and its cache slots int64 [T] (negative = skip). */
@@ -40,16 +40,19 @@ export class NsaIndexer {
   readonly topK: number;
   readonly scaleFormat: ScaleFormat;
 
-  constructor(cache: IndexerKCache, opts: { topK?: number; scaleFormat?: ScaleFormat } = {}) {
+  constructor(cache: IndexerKCache, opts?: { topK?: number; scaleFormat?: ScaleFormat }) {
     if (!(cache instanceof IndexerKCache)) fail('E_ARG', 'cache', typeof cache, 'an IndexerKCache');
+    const o = options(opts);
     this.cache = cache;
-    this.topK = opts.topK ?? INDEX_TOPK;
-    this.scaleFormat = opts.scaleFormat ?? 'ue8m0';
+    this.topK = o.topK ?? INDEX_TOPK;
+    this.scaleFormat = o.scaleFormat ?? 'ue8m0';
   }
 
   /** Runs the plan's indexer work for this layer; returns int32 [rows, topK] indices or null (store_only). */
-  run(plan: AttentionPlan, x: IndexerInputs, opts: { stream?: Stream } = {}): Tensor<'int32'> | null {
-    const stream = opts.stream;
+  run(plan: AttentionPlan, x: IndexerInputs, opts?: { stream?: Stream }): Tensor<'int32'> | null {
+    plan = options(plan, 'plan');
+    x = options(x, 'inputs');
+    const stream = options(opts).stream;
     storeK(this.cache, x.k, x.slotMapping, { scaleFormat: this.scaleFormat, stream });
     const transform = { pageTable: x.pageTable, cuSeqlensQ: x.cuSeqlensQ, k: this.topK, stream };
     const need = <T>(v: T | undefined, name: string): T => {
@@ -61,13 +64,7 @@ export class NsaIndexer {
         return null;
       case 'trivial': {
         // Every row is shorter than top-k: 0..len-1 without reading any logits.
-        const lengths = need(x.lengths, 'lengths');
-        const empty = Tensor.empty([lengths.shape[0] ?? 0, 0], { dtype: 'float32', device: lengths.device, stream }) as Tensor<'float32'>;
-        try {
-          return topk(empty, lengths, transform);
-        } finally {
-          empty.dispose({ stream });
-        }
+        return trivialTopk(need(x.lengths, 'lengths'), transform);
       }
       case 'paged': {
         const q = need(x.q, 'q');

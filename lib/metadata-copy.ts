@@ -4,10 +4,11 @@
  * 1..8 destinations. `strategy: 'per-tensor'` is the unfused baseline (one copy per field per
  * destination) kept for A/B measurement.
  */
-import { fail } from './errors';
+import { CopyStrategy, MetadataMode } from './enums';
+import { fail, NsaError, options } from './errors';
 import { native, NativeMetadataCopyPlan, NativeTensor } from './native';
-import { Stream, streamHandle } from './runtime';
-import { Tensor } from './tensor';
+import { nativeStream, Stream } from './runtime';
+import { nativeOf, Tensor } from './tensor';
 
 /** One metadata set; every tensor int32. Source shapes in brackets, destinations need at least as much. */
 export interface MetadataSet {
@@ -31,8 +32,7 @@ export interface MetadataSet {
   flashmlaMetadata?: Tensor<'int32'>;
 }
 
-export type MetadataMode = 'decode' | 'target_verify' | 'draft_extend';
-export type CopyStrategy = 'fused' | 'per-tensor';
+export type { CopyStrategy, MetadataMode } from './enums';
 
 /** Per-run sizes. DECODE: rows = s = bs. Omitted fields default to the source tensors' shapes. */
 export interface MetadataSizes {
@@ -49,8 +49,6 @@ export interface MetadataSizes {
   metaLen: number;
 }
 
-const MODES: Record<MetadataMode, number> = { decode: 0, target_verify: 1, draft_extend: 2 };
-const STRATEGIES: Record<CopyStrategy, number> = { fused: 0, 'per-tensor': 1 };
 const FIELDS = [
   'cacheSeqlens',
   'cuSeqlensK',
@@ -68,81 +66,74 @@ function nativeSet(set: MetadataSet, arg: string): Record<string, NativeTensor |
   const out: Record<string, NativeTensor | undefined> = {};
   for (const f of FIELDS) {
     const t = set[f];
-    if (t === undefined || t === null) continue;
-    if (!(t instanceof Tensor)) fail('E_ARG', `${arg}.${f}`, typeof t, 'a Tensor');
-    out[f] = t.native();
+    if (t !== undefined && t !== null) out[f] = nativeOf(t, `${arg}.${f}`);
   }
   return out;
-}
-
-function checkMode(mode: unknown): number {
-  if (typeof mode !== 'string' || !(mode in MODES)) fail('E_ARG', 'mode', mode, Object.keys(MODES).join(' | '));
-  return MODES[mode as MetadataMode];
-}
-function checkStrategy(strategy: unknown): number {
-  if (typeof strategy !== 'string' || !(strategy in STRATEGIES)) fail('E_ARG', 'strategy', strategy, Object.keys(STRATEGIES).join(' | '));
-  return STRATEGIES[strategy as CopyStrategy];
 }
 
 /**
  * A prepared copy: pointers resolved and validated once. `run(sizes)` does no validation walk and one
  * native call (cheap integer checks of the sizes, then one launch), and is legal inside graph capture.
+ * The plan keeps its tensors' memory alive until `dispose()`; a run after one of them was disposed is
+ * E_DISPOSED.
  */
 export class MetadataCopyPlan {
-  private readonly plan: NativeMetadataCopyPlan;
-  private readonly deviceIndex: number;
-  /** Host plans check their tensors in JS (device buffers are checked natively on every run). */
-  private readonly hostTensors: Tensor[];
+  private plan: NativeMetadataCopyPlan | undefined;
+  /** Host tensors have no native disposal flag: the plan checks them here. */
+  private readonly tensors: Tensor[];
   readonly mode: MetadataMode;
   /** Sizes read off the source tensors' shapes at prepare. */
   readonly sourceSizes: Readonly<MetadataSizes>;
+  readonly numDsts: number;
 
   constructor(src: MetadataSet, dsts: readonly MetadataSet[], mode: MetadataMode) {
-    const m = checkMode(mode);
     if (!Array.isArray(dsts)) fail('E_ARG', 'dst', typeof dsts, 'an array of MetadataSet');
-    this.plan = new native.MetadataCopyPlan(nativeSet(src, 'src'), dsts.map((d, i) => nativeSet(d, `dst[${i}]`)), m);
+    this.plan = new native.MetadataCopyPlan({ src: nativeSet(src, 'src'), dst: dsts.map((d, i) => nativeSet(d, `dst[${i}]`)), mode });
     this.mode = mode;
-    this.deviceIndex = src.cacheSeqlens.deviceIndex;
-    this.hostTensors = this.deviceIndex >= 0 ? [] : [src, ...dsts].flatMap((set) => FIELDS.map((f) => set[f]).filter((t): t is Tensor<'int32'> => t instanceof Tensor));
+    this.tensors = [src, ...dsts].flatMap((set) => FIELDS.map((f) => set[f]).filter((t): t is Tensor<'int32'> => t instanceof Tensor));
     this.sourceSizes = Object.freeze(this.plan.sourceSizes());
+    this.numDsts = this.plan.numDsts;
   }
 
-  get numDsts(): number {
-    return this.plan.numDsts;
+  /** Copies with the given sizes (omitted ones from the source shapes); returns the copy launches issued. */
+  run(sizes?: Partial<MetadataSizes>, opts?: { stream?: Stream; strategy?: CopyStrategy }): number {
+    if (this.plan === undefined) throw new NsaError('E_DISPOSED', 'plan: used after dispose()');
+    const z = options(sizes, 'sizes');
+    const o = options(opts);
+    for (const t of this.tensors) if (t.isDisposed) fail('E_DISPOSED', 'plan', 'a tensor disposed after prepare', 'live tensors');
+    return this.plan.run({ sizes: z, strategy: o.strategy, stream: nativeStream(o.stream) });
   }
 
-  /** Copies with the given sizes (omitted ones from the source shapes); returns the launches issued. */
-  run(sizes: Partial<MetadataSizes> = {}, opts: { stream?: Stream; strategy?: CopyStrategy } = {}): number {
-    for (const t of this.hostTensors) if (t.isDisposed) fail('E_DISPOSED', 'plan', 'a tensor disposed after prepare', 'live tensors');
-    const z = this.sourceSizes;
-    const bs = sizes.bs ?? z.bs;
-    const decode = this.mode === 'decode';
-    return this.plan.run(
-      bs,
-      sizes.rows ?? (decode ? bs : z.rows),
-      sizes.width ?? z.width,
-      sizes.s ?? (decode ? bs : z.s),
-      sizes.realWidth ?? z.realWidth,
-      sizes.metaLen ?? z.metaLen,
-      opts.strategy === undefined ? 0 : checkStrategy(opts.strategy),
-      streamHandle(opts.stream, this.deviceIndex),
-    );
+  /** Releases the plan's hold on its tensors (idempotent; later runs are E_DISPOSED). */
+  dispose(): void {
+    this.plan?.dispose();
+    this.plan = undefined;
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 
 /** Validates once and returns a plan for repeated copies (see MetadataCopyPlan). */
-export function prepareMetadataCopy(src: MetadataSet, dsts: MetadataSet | readonly MetadataSet[], opts: { mode?: MetadataMode } = {}): MetadataCopyPlan {
-  return new MetadataCopyPlan(src, Array.isArray(dsts) ? dsts : [dsts as MetadataSet], opts.mode ?? 'decode');
+export function prepareMetadataCopy(src: MetadataSet, dsts: MetadataSet | readonly MetadataSet[], opts?: { mode?: MetadataMode }): MetadataCopyPlan {
+  return new MetadataCopyPlan(src, Array.isArray(dsts) ? dsts : [dsts as MetadataSet], options(opts).mode ?? 'decode');
 }
 
 /**
  * One-shot copy of `src` into one or more destinations (SPEC §1 single / multi / per-tensor).
- * Sizes default to the source shapes. Returns the number of launches issued.
+ * Sizes default to the source shapes. Returns the number of copy launches issued (the plan is
+ * disposed before returning).
  */
 export function metadataCopy(
   src: MetadataSet,
   dst: MetadataSet | readonly MetadataSet[],
-  opts: { mode?: MetadataMode; sizes?: Partial<MetadataSizes>; strategy?: CopyStrategy; stream?: Stream } = {},
+  opts?: { mode?: MetadataMode; sizes?: Partial<MetadataSizes>; strategy?: CopyStrategy; stream?: Stream },
 ): number {
-  return prepareMetadataCopy(src, dst, opts).run(opts.sizes, opts);
+  const o = options(opts);
+  const plan = prepareMetadataCopy(src, dst, o);
+  try {
+    return plan.run(o.sizes, o);
+  } finally {
+    plan.dispose();
+  }
 }

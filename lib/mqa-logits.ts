@@ -1,13 +1,14 @@
 /**
  * Lightning-indexer scores (SPEC §3):
  *   logits[r, pos] = kScale[pos] * sum_h weights[r, h] * relu(sum_d q[b, n, h, d] * k[pos, d]),  r = b*N + n
- * fp8 products, fp32 accumulation (tensor cores on sm_89+). Valid positions are written; the rest of
+ * fp8 products, fp32 accumulation (f16 tensor cores on exactly converted fp8 where the GPU has them:
+ * mma.sync on sm_80+, wgmma in the sm_90a paged kernel). Valid positions are written; the rest of
  * each row is left as it was unless `clean: true` (then -inf), so the top-k bounds its reads by length.
  */
 import { native } from './native';
 import { IndexerKCache } from './indexer-cache';
-import { fail } from './errors';
-import { Stream, streamHandle } from './runtime';
+import { fail, options } from './errors';
+import { nativeStream, Stream } from './runtime';
 import { nativeOf, Tensor } from './tensor';
 
 export interface MqaLogitsOptions {
@@ -34,12 +35,23 @@ export function pagedMqaLogits(
   opts: MqaLogitsOptions & { maxContextLen: number },
 ): Tensor<'float32'> {
   if (!(cache instanceof IndexerKCache)) fail('E_ARG', 'cache', typeof cache, 'an IndexerKCache');
-  const maxLen = opts.maxContextLen;
-  if (!Number.isInteger(maxLen) || maxLen < 0) fail('E_RANGE', 'maxContextLen', maxLen, 'a non-negative integer');
+  const o = options(opts);
+  const maxLen = o.maxContextLen;
+  if (!Number.isSafeInteger(maxLen) || maxLen < 0) fail('E_RANGE', 'maxContextLen', maxLen, 'a non-negative integer');
   nativeOf(q, 'q');
   const rows = (q.shape[0] ?? 0) * (q.shape[1] ?? 0);
-  const out = opts.out ?? Tensor.empty([rows, maxLen], { dtype: 'float32', device: q.device, stream: opts.stream });
-  native.pagedMqaLogits(q.native(), cache.nativeCache(), nativeOf(weights, 'weights'), nativeOf(contextLens, 'contextLens'), nativeOf(blockTable, 'blockTable'), nativeOf(out, 'out'), maxLen, opts.clean ?? false, streamHandle(opts.stream, q.deviceIndex));
+  const out = o.out ?? Tensor.empty([rows, maxLen], { dtype: 'float32', device: q.device, stream: o.stream });
+  native.pagedMqaLogits({
+    q: q.native(),
+    cache: cache.nativeCache(),
+    weights: nativeOf(weights, 'weights'),
+    contextLens: nativeOf(contextLens, 'contextLens'),
+    blockTable: nativeOf(blockTable, 'blockTable'),
+    out: nativeOf(out, 'out'),
+    maxContextLen: maxLen,
+    clean: o.clean,
+    stream: nativeStream(o.stream),
+  });
   return out;
 }
 
@@ -54,11 +66,22 @@ export function raggedMqaLogits(
   weights: Tensor<'float32'>,
   ks: Tensor<'int32'>,
   ke: Tensor<'int32'>,
-  opts: MqaLogitsOptions = {},
+  opts?: MqaLogitsOptions,
 ): Tensor<'float32'> {
+  const o = options(opts);
   nativeOf(q, 'q');
   nativeOf(k, 'k');
-  const out = opts.out ?? Tensor.empty([q.shape[0] ?? 0, k.shape[0] ?? 0], { dtype: 'float32', device: q.device, stream: opts.stream });
-  native.raggedMqaLogits(q.native(), k.native(), nativeOf(kScale, 'kScale'), nativeOf(weights, 'weights'), nativeOf(ks, 'ks'), nativeOf(ke, 'ke'), nativeOf(out, 'out'), opts.clean ?? false, streamHandle(opts.stream, q.deviceIndex));
+  const out = o.out ?? Tensor.empty([q.shape[0] ?? 0, k.shape[0] ?? 0], { dtype: 'float32', device: q.device, stream: o.stream });
+  native.raggedMqaLogits({
+    q: q.native(),
+    k: k.native(),
+    kScale: nativeOf(kScale, 'kScale'),
+    weights: nativeOf(weights, 'weights'),
+    ks: nativeOf(ks, 'ks'),
+    ke: nativeOf(ke, 'ke'),
+    out: nativeOf(out, 'out'),
+    clean: o.clean,
+    stream: nativeStream(o.stream),
+  });
   return out;
 }

@@ -3,22 +3,46 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { COPY_STRATEGIES, DTYPES, DType, KCACHE_LAYOUTS, KCacheLayout, MAX_DIMS, METADATA_MAX_DSTS, METADATA_MODES, SCALE_FORMATS, TOPK_MAX_K } from './enums';
 import { NsaError } from './errors';
 
-/** A tensor as the native side reads it (csrc/binding/js.cc `tensor`). */
+/** A tensor as the native side reads it (csrc/binding/js.cc `NapiArgs::tensor_value`). */
 export interface NativeTensor {
-  s: ArrayBuffer | NativeDeviceBuffer;
-  o: number; // byte offset
-  d: number; // dtype code
-  sh: number[];
-  st: number[];
+  storage: ArrayBuffer | NativeDeviceBuffer;
+  byteOffset: number;
+  dtype: DType;
+  shape: number[];
+  strides: number[];
 }
 
 export interface NativeDeviceBuffer {
   readonly bytes: number;
   readonly device: number;
-  readonly address: number;
-  dispose(stream?: number): void;
+  dispose(args?: { stream?: NativeStream }): void;
+}
+
+/** A GPU stream object (csrc/binding/js.h NativeStream): no raw handle ever crosses the boundary. */
+export interface NativeStream {
+  readonly device: number;
+  dispose(): void;
+  synchronize(): void;
+  synchronized(): Promise<void>;
+  isCapturing(): boolean;
+  waitEvent(event: NativeEvent): void;
+  beginCapture(): void;
+  endCapture(): NativeGraph;
+}
+
+export interface NativeEvent {
+  record(stream: NativeStream): void;
+  synchronize(): void;
+  elapsedMs(end: NativeEvent): number;
+  dispose(): void;
+}
+
+export interface NativeGraph {
+  launch(stream: NativeStream): void;
+  dispose(): void;
 }
 
 export interface NativeBackend {
@@ -43,51 +67,63 @@ export interface NativeDeviceInfo {
   warpSize: number;
 }
 
-export interface NativeMetadataCopyPlan {
-  readonly numDsts: number;
-  run(bs: number, rows: number, width: number, s: number, realWidth: number, metaLen: number, strategy: number, stream: number): number;
-  sourceSizes(): { bs: number; rows: number; width: number; s: number; realWidth: number; metaLen: number };
-}
-
+/** The cache argument every cache-reading op takes (csrc/ops/indexer_cache `read_kcache`). */
 export interface NativeKCache {
-  t: NativeTensor;
+  tensor: NativeTensor;
   pageSize: number;
-  layout: number;
+  layout: KCacheLayout;
   headDim: number;
 }
 
+/**
+ * The named arguments of one op entry: tensors, numbers, enum names, flags, nested objects and the
+ * optional `stream`. Each op's names are declared in its lib/<op>.ts and read in csrc/ops/<op>/<op>.cc.
+ */
+export interface NativeArgs {
+  stream?: NativeStream;
+  [name: string]: unknown;
+}
+
+export interface NativeMetadataCopyPlan {
+  readonly numDsts: number;
+  run(args: NativeArgs): number;
+  sourceSizes(): { bs: number; rows: number; width: number; s: number; realWidth: number; metaLen: number };
+  dispose(): void;
+}
+
+export interface NativeConstants {
+  dtypes: string[];
+  kcacheLayouts: string[];
+  scaleFormats: string[];
+  metadataModes: string[];
+  copyStrategies: string[];
+  maxDims: number;
+  topkMaxK: number;
+  metadataMaxDsts: number;
+}
+
+/** The addon's whole surface. Every entry takes one object of named arguments. */
 export interface NativeAddon {
-  DeviceBuffer: new (bytes: number, device: number, stream?: number) => NativeDeviceBuffer;
-  MetadataCopyPlan: new (src: object, dsts: object[], mode: number) => NativeMetadataCopyPlan;
+  DeviceBuffer: new (args: { bytes: number; device: number; stream?: NativeStream }) => NativeDeviceBuffer;
+  Stream: new (args: { device: number }) => NativeStream;
+  Event: new (args: { device: number }) => NativeEvent;
+  MetadataCopyPlan: new (args: NativeArgs) => NativeMetadataCopyPlan;
+  constants: NativeConstants;
   setErrorClass(cls: typeof NsaError): void;
   backend(): NativeBackend;
   devices(): NativeDeviceInfo[];
-  defaultStream(device: number): number;
-  streamCreate(device: number): number;
-  streamDestroy(stream: number, device: number): void;
-  streamSynchronize(stream: number): void;
-  streamSynchronizeAsync(stream: number): Promise<void>;
-  streamIsCapturing(stream: number): boolean;
-  streamWaitEvent(stream: number, event: number): void;
-  eventCreate(device: number): number;
-  eventDestroy(event: number): void;
-  eventRecord(event: number, stream: number): void;
-  eventSynchronize(event: number): void;
-  eventElapsed(start: number, end: number): number;
-  graphBeginCapture(stream: number): void;
-  graphEndCapture(stream: number): number;
-  graphLaunch(exec: number, stream: number): void;
-  graphDestroy(exec: number): void;
-  copy(dst: NativeTensor, src: NativeTensor, stream: number): void;
-  fillBytes(dst: NativeTensor, value: number, stream: number): void;
-  toHostAsync(src: NativeTensor, dst: ArrayBuffer, stream: number): Promise<void>;
-  convert(src: NativeTensor, dst: NativeTensor, opts: { intrinsic?: boolean }, stream: number): void;
-  checkKCache(cache: NativeKCache): void;
-  pagedMqaLogits(q: NativeTensor, cache: NativeKCache, weights: NativeTensor, contextLens: NativeTensor, blockTable: NativeTensor, out: NativeTensor, maxContextLen: number, clean: boolean, stream: number): void;
-  raggedMqaLogits(q: NativeTensor, k: NativeTensor, kScale: NativeTensor, weights: NativeTensor, ks: NativeTensor, ke: NativeTensor, out: NativeTensor, clean: boolean, stream: number): void;
-  topk(logits: NativeTensor, lengths: NativeTensor, rowStarts: NativeTensor | undefined, pageTable: NativeTensor | undefined, cuSeqlensQ: NativeTensor | undefined, out: NativeTensor, k: number, stream: number): void;
-  storeK(cache: NativeKCache, k: NativeTensor, slots: NativeTensor, scaleFormat: number, checkBounds: boolean, stream: number): void;
-  gatherK(cache: NativeKCache, blockTable: NativeTensor, cu: NativeTensor, outK: NativeTensor, outScale: NativeTensor, checkBounds: boolean, stream: number): void;
+  defaultStream(args: { device: number }): NativeStream;
+  copy(args: { dst: NativeTensor; src: NativeTensor; stream?: NativeStream }): void;
+  fillBytes(args: { dst: NativeTensor; value: number; stream?: NativeStream }): void;
+  toHostAsync(args: { src: NativeTensor; dst: ArrayBuffer; stream?: NativeStream }): Promise<void>;
+  // ops (csrc/binding/ops_binding.cc)
+  convert(args: NativeArgs): void;
+  checkKCache(args: NativeArgs): void;
+  storeK(args: NativeArgs): void;
+  gatherK(args: NativeArgs): void;
+  pagedMqaLogits(args: NativeArgs): void;
+  raggedMqaLogits(args: NativeArgs): void;
+  topk(args: NativeArgs): void;
 }
 
 /** Where the addon came from, for `nsa-bench info`. */
@@ -121,7 +157,28 @@ function load(): NativeAddon {
     addon = require(addonPath) as NativeAddon;
   }
   addon.setErrorClass(NsaError);
+  checkConstants(addon);
   return addon;
+}
+
+/** The addon's enum names and limits must be this file's (a stale prebuild or a one-sided edit fails here). */
+function checkConstants(addon: NativeAddon): void {
+  const c = addon.constants;
+  const want: Record<keyof NativeConstants, unknown> = {
+    dtypes: DTYPES,
+    kcacheLayouts: KCACHE_LAYOUTS,
+    scaleFormats: SCALE_FORMATS,
+    metadataModes: METADATA_MODES,
+    copyStrategies: COPY_STRATEGIES,
+    maxDims: MAX_DIMS,
+    topkMaxK: TOPK_MAX_K,
+    metadataMaxDsts: METADATA_MAX_DSTS,
+  };
+  for (const key of Object.keys(want) as (keyof NativeConstants)[]) {
+    const got = JSON.stringify(c?.[key]);
+    if (got !== JSON.stringify(want[key]))
+      throw new NsaError('E_UNSUPPORTED', `the native addon (${addonPath}) does not match this package: constants.${key} is ${got}, lib/enums.ts says ${JSON.stringify(want[key])} (rebuild it: npm run build)`);
+  }
 }
 
 function loadRocm(pkgRoot: string): NativeAddon | undefined {

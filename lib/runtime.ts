@@ -4,7 +4,7 @@
  * can be captured into a graph).
  */
 import { fail, NsaError } from './errors';
-import { addonNotes, addonPath, native, NativeDeviceInfo } from './native';
+import { addonNotes, addonPath, native, NativeDeviceInfo, NativeEvent, NativeGraph, NativeStream } from './native';
 
 export type Backend = 'cuda' | 'hip' | 'cpu';
 export type Device = 'cpu' | `cuda:${number}`;
@@ -50,6 +50,7 @@ export function defaultDevice(): Device {
 
 /** Parses 'cpu' | 'cuda' | 'cuda:N' to -1 | N, checking N against the visible devices. */
 export function deviceIndex(device: string, arg = 'device'): number {
+  if (typeof device !== 'string') fail('E_DEVICE', arg, device === null ? 'null' : typeof device, "'cpu' or 'cuda:N'");
   if (device === 'cpu') return -1;
   const m = /^cuda(?::(\d+))?$/.exec(device);
   if (!m) fail('E_DEVICE', arg, device, "'cpu' or 'cuda:N'");
@@ -66,14 +67,15 @@ export function deviceName(index: number): Device {
 
 /** A GPU stream. `Stream.default(device)` is the library's default stream of a device. */
 export class Stream {
-  readonly handle: number;
+  /** The native stream object ops receive (never a raw handle). */
+  readonly native: NativeStream;
   readonly deviceIndex: number;
   private readonly owned: boolean;
   private disposed = false;
 
-  private constructor(handle: number, deviceIndex: number, owned: boolean) {
-    this.handle = handle;
-    this.deviceIndex = deviceIndex;
+  private constructor(nativeStream: NativeStream, owned: boolean) {
+    this.native = nativeStream;
+    this.deviceIndex = nativeStream.device;
     this.owned = owned;
   }
 
@@ -81,48 +83,53 @@ export class Stream {
   static create(device: Device | string = 'cuda:0'): Stream {
     const idx = deviceIndex(device);
     if (idx < 0) fail('E_DEVICE', 'device', device, 'a GPU device for a stream');
-    return new Stream(native.streamCreate(idx), idx, true);
+    return new Stream(new native.Stream({ device: idx }), true);
   }
 
   /** The library's default stream of a device (never disposed). */
   static default(device: Device | string = 'cuda:0'): Stream {
     const idx = deviceIndex(device);
     if (idx < 0) fail('E_DEVICE', 'device', device, 'a GPU device for a stream');
-    return new Stream(native.defaultStream(idx), idx, false);
+    return new Stream(native.defaultStream({ device: idx }), false);
   }
 
   get device(): Device {
     return deviceName(this.deviceIndex);
   }
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
 
   /** Blocks until all work queued on the stream has finished. */
   synchronize(): void {
     this.check();
-    native.streamSynchronize(this.handle);
+    this.native.synchronize();
   }
 
   /** Resolves when all work queued so far has finished (waits on a worker thread). */
   synchronized(): Promise<void> {
     this.check();
-    return native.streamSynchronizeAsync(this.handle);
+    return this.native.synchronized();
   }
 
   /** Whether the stream is being captured into a graph. */
   get capturing(): boolean {
     this.check();
-    return native.streamIsCapturing(this.handle);
+    return this.native.isCapturing();
   }
 
   /** Makes later work on this stream wait for `event`. */
   wait(event: Event): void {
     this.check();
-    native.streamWaitEvent(this.handle, event.handle);
+    if (!(event instanceof Event)) fail('E_ARG', 'event', typeof event, 'an Event');
+    this.native.waitEvent(event.native);
   }
 
+  /** Work already queued finishes; any later use (ops, graphs replayed on it) is E_DISPOSED. */
   dispose(): void {
     if (this.disposed || !this.owned) return;
     this.disposed = true;
-    native.streamDestroy(this.handle, this.deviceIndex);
+    this.native.dispose();
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -133,40 +140,44 @@ export class Stream {
   }
 }
 
-/** The stream an op runs on: the given one, else 0 (the native side picks the default stream). */
-export function streamHandle(stream: Stream | undefined, deviceIdx: number, arg = 'stream'): number {
-  if (stream === undefined || deviceIdx < 0) return 0;
-  if (stream.deviceIndex !== deviceIdx) fail('E_DEVICE', arg, stream.device, deviceName(deviceIdx));
-  return stream.handle;
+/**
+ * The native stream an op runs on: the given Stream's, or undefined (the op's device's default stream).
+ * Anything that is not a Stream is E_ARG; the native side checks disposal and the device (E_DEVICE).
+ */
+export function nativeStream(stream: unknown, arg = 'stream'): NativeStream | undefined {
+  if (stream === undefined) return undefined;
+  if (!(stream instanceof Stream)) fail('E_ARG', arg, stream === null ? 'null' : typeof stream, 'a Stream (Stream.create / Stream.default)');
+  return stream.native;
 }
 
 /** A GPU event for ordering and timing. */
 export class Event {
-  readonly handle: number;
+  readonly native: NativeEvent;
   private disposed = false;
   constructor(device: Device | string = 'cuda:0') {
     const idx = deviceIndex(device);
     if (idx < 0) fail('E_DEVICE', 'device', device, 'a GPU device for an event');
-    this.handle = native.eventCreate(idx);
+    this.native = new native.Event({ device: idx });
   }
   record(stream: Stream): this {
     this.check();
-    native.eventRecord(this.handle, stream.handle);
+    this.native.record(nativeStream(stream) ?? fail('E_ARG', 'stream', 'undefined', 'a Stream'));
     return this;
   }
   synchronize(): void {
     this.check();
-    native.eventSynchronize(this.handle);
+    this.native.synchronize();
   }
   /** Milliseconds from this event to `end` (both recorded and complete). */
   elapsedMs(end: Event): number {
     this.check();
-    return native.eventElapsed(this.handle, end.handle);
+    if (!(end instanceof Event)) fail('E_ARG', 'end', typeof end, 'an Event');
+    return this.native.elapsedMs(end.native);
   }
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    native.eventDestroy(this.handle);
+    this.native.dispose();
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -176,22 +187,30 @@ export class Event {
   }
 }
 
-/** An instantiated CUDA graph; `replay()` launches it on a stream. */
+/**
+ * An instantiated CUDA graph (made by captureGraph); `replay()` launches it on a stream. Replaying on a
+ * disposed stream is E_DISPOSED.
+ */
 export class Graph {
-  private exec: number;
   readonly stream: Stream;
-  constructor(exec: number, stream: Stream) {
+  private exec: NativeGraph | undefined;
+  /** @internal captureGraph() makes graphs; a graph cannot be built from a handle. */
+  constructor(exec: NativeGraph, stream: Stream) {
+    if (!(stream instanceof Stream)) fail('E_ARG', 'stream', typeof stream, 'a Stream');
+    if (exec === null || typeof exec !== 'object' || typeof (exec as NativeGraph).launch !== 'function') fail('E_ARG', 'graph', typeof exec, 'a graph made by captureGraph()');
     this.exec = exec;
     this.stream = stream;
   }
   replay(stream: Stream = this.stream): void {
-    if (this.exec === 0) throw new NsaError('E_DISPOSED', 'graph: used after dispose()');
-    native.graphLaunch(this.exec, stream.handle);
+    if (this.exec === undefined) throw new NsaError('E_DISPOSED', 'graph: used after dispose()');
+    if (!(stream instanceof Stream)) fail('E_ARG', 'stream', typeof stream, 'a Stream');
+    if (stream.isDisposed) throw new NsaError('E_DISPOSED', 'graph.replay: the stream was disposed');
+    this.exec.launch(stream.native);
   }
   dispose(): void {
-    if (this.exec === 0) return;
-    native.graphDestroy(this.exec);
-    this.exec = 0;
+    const e = this.exec;
+    this.exec = undefined;
+    e?.dispose();
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -200,21 +219,24 @@ export class Graph {
 
 /**
  * Captures the GPU work `fn` issues on `stream` into a graph (thread-local capture mode). Ops inside
- * must be given `{ stream }` (or run on the default stream passed here). Host synchronization inside
- * `fn` is an error. The capture is always ended, also when `fn` throws.
+ * must be given `{ stream }`. Host synchronization inside `fn` is an error. The capture is always ended,
+ * also when `fn` throws.
  */
 export function captureGraph(stream: Stream, fn: () => void): Graph {
-  native.graphBeginCapture(stream.handle);
+  if (!(stream instanceof Stream)) fail('E_ARG', 'stream', stream === null ? 'null' : typeof stream, 'a Stream');
+  if (typeof fn !== 'function') fail('E_ARG', 'fn', typeof fn, 'a function issuing the work to capture');
+  if (stream.isDisposed) throw new NsaError('E_DISPOSED', 'captureGraph: the stream was disposed');
+  stream.native.beginCapture();
   try {
     fn();
   } catch (err) {
     // End the (possibly invalidated) capture so the stream is usable again; report fn's error.
     try {
-      native.graphDestroy(native.graphEndCapture(stream.handle));
+      stream.native.endCapture().dispose();
     } catch {
       /* the capture was already invalid */
     }
     throw err;
   }
-  return new Graph(native.graphEndCapture(stream.handle), stream);
+  return new Graph(stream.native.endCapture(), stream);
 }

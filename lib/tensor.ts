@@ -3,10 +3,11 @@
  * ArrayBuffer; device tensors in memory from CUDA's stream-ordered pool (cudaMallocAsync), freed by
  * dispose() (the finalizer is a safety net). Views share storage; disposing the owning tensor frees it.
  */
-import { AnyTypedArray, checkDType, DType, DTYPE_CODES, DTYPE_SIZES, dtypeOfTypedArray, encode, TypedArrayOf, typedArrayFor } from './dtype';
-import { fail, NsaError } from './errors';
+import { AnyTypedArray, checkDType, DType, DTYPE_SIZES, dtypeOfTypedArray, encode, TypedArrayOf, typedArrayFor } from './dtype';
+import { MAX_DIMS } from './enums';
+import { fail, NsaError, options } from './errors';
 import { native, NativeDeviceBuffer, NativeTensor } from './native';
-import { Device, deviceIndex, deviceName, Stream, streamHandle } from './runtime';
+import { Device, deviceIndex, deviceName, nativeStream, Stream } from './runtime';
 
 export interface TensorOptions<D extends DType = DType> {
   dtype?: D;
@@ -25,13 +26,19 @@ class Storage {
     this.deviceIndex = deviceIndex;
   }
   static alloc(bytes: number, deviceIdx: number, stream?: Stream): Storage {
-    if (deviceIdx < 0) return new Storage(new ArrayBuffer(bytes), bytes, -1);
-    return new Storage(new native.DeviceBuffer(bytes, deviceIdx, streamHandle(stream, deviceIdx)), bytes, deviceIdx);
+    if (deviceIdx >= 0) return new Storage(new native.DeviceBuffer({ bytes, device: deviceIdx, stream: nativeStream(stream) }), bytes, deviceIdx);
+    let buf: ArrayBuffer;
+    try {
+      buf = new ArrayBuffer(bytes);
+    } catch {
+      fail('E_RANGE', 'allocation', `${bytes} bytes of host memory`, 'a size this process can allocate');
+    }
+    return new Storage(buf, bytes, -1);
   }
   free(stream?: Stream): void {
     const b = this.buf;
+    if (b !== null && this.deviceIndex >= 0) (b as NativeDeviceBuffer).dispose({ stream: nativeStream(stream) });
     this.buf = null;
-    if (b !== null && this.deviceIndex >= 0) (b as NativeDeviceBuffer).dispose(streamHandle(stream, this.deviceIndex));
   }
 }
 
@@ -46,8 +53,9 @@ function contiguousStrides(shape: readonly number[]): number[] {
 }
 
 function checkShape(shape: readonly number[], arg = 'shape'): number[] {
-  if (!Array.isArray(shape) || shape.length > 8 || shape.some((d) => !Number.isInteger(d) || d < 0))
-    fail('E_SHAPE', arg, shape, 'an array of at most 8 non-negative integers');
+  if (!Array.isArray(shape) || shape.length > MAX_DIMS || shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+    fail('E_SHAPE', arg, Array.isArray(shape) ? shape : String(shape), `an array of at most ${MAX_DIMS} non-negative integers`);
+  if (product(shape) > Number.MAX_SAFE_INTEGER) fail('E_RANGE', arg, shape, 'at most 2^53 elements');
   return [...shape];
 }
 
@@ -79,22 +87,27 @@ export class Tensor<D extends DType = DType> {
   // ---- factories ----
 
   /** Uninitialized tensor. */
-  static empty<D extends DType = 'float32'>(shape: readonly number[], opts: TensorOptions<D> = {}): Tensor<D> {
+  static empty<D extends DType = 'float32'>(shape: readonly number[], opts?: TensorOptions<D>): Tensor<D> {
+    opts = options(opts);
     const dtype = checkDType(opts.dtype ?? 'float32', 'dtype') as D;
     const sh = checkShape(shape);
     const idx = deviceIndex(opts.device ?? 'cpu');
-    const storage = Storage.alloc(product(sh) * DTYPE_SIZES[dtype], idx, opts.stream);
+    const bytes = product(sh) * DTYPE_SIZES[dtype];
+    if (bytes > Number.MAX_SAFE_INTEGER) fail('E_RANGE', 'shape', sh, 'at most 2^53 bytes');
+    const storage = Storage.alloc(bytes, idx, opts.stream);
     return new Tensor(storage, dtype, sh, contiguousStrides(sh), 0, true);
   }
 
-  static zeros<D extends DType = 'float32'>(shape: readonly number[], opts: TensorOptions<D> = {}): Tensor<D> {
+  static zeros<D extends DType = 'float32'>(shape: readonly number[], opts?: TensorOptions<D>): Tensor<D> {
+    opts = options(opts);
     const t = Tensor.empty(shape, opts);
-    if (t.deviceIndex >= 0) native.fillBytes(t.native(), 0, streamHandle(opts.stream, t.deviceIndex));
+    if (t.deviceIndex >= 0) native.fillBytes({ dst: t.native(), value: 0, stream: nativeStream(opts.stream) });
     return t; // a new ArrayBuffer is already zeroed
   }
 
   /** Every element = value (converted to the dtype: bf16 / fp8 round to nearest even). */
-  static full<D extends DType = 'float32'>(shape: readonly number[], value: number | bigint, opts: TensorOptions<D> = {}): Tensor<D> {
+  static full<D extends DType = 'float32'>(shape: readonly number[], value: number | bigint, opts?: TensorOptions<D>): Tensor<D> {
+    opts = options(opts);
     const dtype = checkDType(opts.dtype ?? 'float32', 'dtype') as D;
     const sh = checkShape(shape);
     const n = product(sh);
@@ -108,7 +121,9 @@ export class Tensor<D extends DType = DType> {
    * A tensor from a TypedArray (its bits are taken as they are: Uint16Array = bf16 bits, Uint8Array =
    * uint8 or fp8 bits) or from numbers (converted to the dtype). Shape defaults to 1-D.
    */
-  static from<D extends DType = DType>(data: AnyTypedArray | readonly (number | bigint)[], shape?: readonly number[], opts: TensorOptions<D> = {}): Tensor<D> {
+  static from<D extends DType = DType>(data: AnyTypedArray | readonly (number | bigint)[], shape?: readonly number[], opts?: TensorOptions<D>): Tensor<D> {
+    opts = options(opts);
+    if (!Array.isArray(data) && !ArrayBuffer.isView(data)) fail('E_ARG', 'data', data === null ? 'null' : typeof data, 'a TypedArray or an array of numbers');
     const sh = checkShape(shape ?? [data.length]);
     if (product(sh) !== data.length) fail('E_SHAPE', 'shape', sh, `${data.length} elements to match the data`);
     if (Array.isArray(data)) {
@@ -136,7 +151,7 @@ export class Tensor<D extends DType = DType> {
     const idx = deviceIndex(opts.device ?? 'cpu');
     if (idx < 0) return host;
     const dev = Tensor.empty(shape, { dtype, device: deviceName(idx), stream: opts.stream });
-    native.copy(dev.native(), host.native(), streamHandle(opts.stream, idx));
+    native.copy({ dst: dev.native(), src: host.native(), stream: nativeStream(opts.stream) });
     return dev;
   }
 
@@ -170,11 +185,11 @@ export class Tensor<D extends DType = DType> {
   native(): NativeTensor {
     this.check();
     this.desc ??= {
-      s: this.storage.buf as ArrayBuffer | NativeDeviceBuffer,
-      o: this.offset * DTYPE_SIZES[this.dtype],
-      d: DTYPE_CODES[this.dtype],
-      sh: [...this.shape],
-      st: [...this.strides],
+      storage: this.storage.buf as ArrayBuffer | NativeDeviceBuffer,
+      byteOffset: this.offset * DTYPE_SIZES[this.dtype],
+      dtype: this.dtype,
+      shape: [...this.shape],
+      strides: [...this.strides],
     };
     return this.desc;
   }
@@ -182,12 +197,14 @@ export class Tensor<D extends DType = DType> {
   // ---- reading ----
 
   /** Element data as a new TypedArray (downloads device tensors; waits on a worker thread). */
-  async toTypedArray(opts: { stream?: Stream } = {}): Promise<TypedArrayOf[D]> {
+  async toTypedArray(opts?: { stream?: Stream }): Promise<TypedArrayOf[D]> {
+    opts = options(opts);
     const c = this.contiguous(opts);
     try {
       if (c.deviceIndex < 0) return c.hostView().slice() as TypedArrayOf[D];
-      const buf = new ArrayBuffer(c.byteLength);
-      await native.toHostAsync(c.native(), buf, streamHandle(opts.stream, c.deviceIndex));
+      const buf = Storage.alloc(c.byteLength, -1).buf as ArrayBuffer;
+      // The native side pins the device buffer until the copy is done: disposing meanwhile is safe.
+      await native.toHostAsync({ src: c.native(), dst: buf, stream: nativeStream(opts.stream) });
       return typedArrayFor(this.dtype, buf, 0, c.numel);
     } finally {
       if (c !== this) c.dispose();
@@ -195,12 +212,13 @@ export class Tensor<D extends DType = DType> {
   }
 
   /** Synchronous variant of toTypedArray (blocks on the device copy). */
-  toTypedArraySync(opts: { stream?: Stream } = {}): TypedArrayOf[D] {
+  toTypedArraySync(opts?: { stream?: Stream }): TypedArrayOf[D] {
+    opts = options(opts);
     const c = this.contiguous(opts);
     try {
       if (c.deviceIndex < 0) return c.hostView().slice() as TypedArrayOf[D];
       const host = Tensor.empty(c.shape, { dtype: this.dtype });
-      native.copy(host.native(), c.native(), streamHandle(opts.stream, c.deviceIndex));
+      native.copy({ dst: host.native(), src: c.native(), stream: nativeStream(opts.stream) });
       return host.hostView();
     } finally {
       if (c !== this) c.dispose();
@@ -218,7 +236,8 @@ export class Tensor<D extends DType = DType> {
   // ---- copies ----
 
   /** A contiguous copy on `device` (a new tensor, also when the device is the same). */
-  to(device: Device | string, opts: { stream?: Stream } = {}): Tensor<D> {
+  to(device: Device | string, opts?: { stream?: Stream }): Tensor<D> {
+    opts = options(opts);
     this.check();
     const idx = deviceIndex(device);
     const out = Tensor.empty(this.shape, { dtype: this.dtype, device: deviceName(idx), stream: opts.stream });
@@ -227,29 +246,30 @@ export class Tensor<D extends DType = DType> {
   }
 
   /** This tensor itself when contiguous, else a contiguous copy on the same device. */
-  contiguous(opts: { stream?: Stream } = {}): Tensor<D> {
+  contiguous(opts?: { stream?: Stream }): Tensor<D> {
     this.check();
     return this.isContiguous ? this : this.to(this.device, opts);
   }
 
   /** Copies `src` (same dtype and shape, any device) into this tensor. */
-  copyFrom(src: Tensor<D>, opts: { stream?: Stream } = {}): this {
+  copyFrom(src: Tensor<D>, opts?: { stream?: Stream }): this {
+    opts = options(opts);
     this.check();
+    nativeOf(src, 'src');
     if (src.dtype !== this.dtype) fail('E_DTYPE', 'src.dtype', src.dtype, this.dtype);
     if (src.shape.length !== this.shape.length || src.shape.some((d, i) => d !== this.shape[i])) fail('E_SHAPE', 'src.shape', src.shape, `[${this.shape.join(', ')}]`);
-    const gpu = this.deviceIndex >= 0 ? this.deviceIndex : src.deviceIndex;
-    const stream = streamHandle(opts.stream, gpu);
+    const stream = nativeStream(opts.stream);
     if (this.deviceIndex === src.deviceIndex || (this.isContiguous && src.isContiguous)) {
-      native.copy(this.native(), src.native(), stream); // any layout on one device; memcpy across
+      native.copy({ dst: this.native(), src: src.native(), stream }); // any layout on one device; memcpy across
       return this;
     }
     // Across devices with a strided side: stage through a contiguous tensor on one side.
     const from = src.isContiguous ? src : src.contiguous(opts);
     try {
-      if (this.isContiguous) native.copy(this.native(), from.native(), stream);
+      if (this.isContiguous) native.copy({ dst: this.native(), src: from.native(), stream });
       else {
         const tmp = from.to(this.device, opts);
-        native.copy(this.native(), tmp.native(), stream);
+        native.copy({ dst: this.native(), src: tmp.native(), stream });
         tmp.dispose(opts);
       }
     } finally {
@@ -263,6 +283,7 @@ export class Tensor<D extends DType = DType> {
   /** Same data, new shape (contiguous tensors only; -1 infers one dim). */
   view(shape: readonly number[]): Tensor<D> {
     this.check();
+    if (!Array.isArray(shape)) fail('E_SHAPE', 'shape', shape === null ? 'null' : typeof shape, 'an array of integers');
     if (!this.isContiguous) fail('E_SHAPE', 'tensor', 'a non-contiguous view', 'a contiguous tensor for view() (use reshape)');
     const sh = [...shape];
     const neg = sh.indexOf(-1);
@@ -317,11 +338,12 @@ export class Tensor<D extends DType = DType> {
   // ---- lifetime ----
 
   /** Frees the memory (stream-ordered on the device). Idempotent; any later use throws E_DISPOSED. */
-  dispose(opts: { stream?: Stream } = {}): void {
+  dispose(opts?: { stream?: Stream }): void {
     if (this.disposed) return;
+    opts = options(opts);
+    if (this.owner) this.storage.free(opts.stream);
     this.disposed = true;
     this.desc = undefined;
-    if (this.owner) this.storage.free(opts.stream);
   }
   [Symbol.dispose](): void {
     this.dispose();

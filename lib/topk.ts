@@ -4,9 +4,10 @@
  * len <= k get 0..len-1 then -1 without reading logits. With `pageTable` (the transform variant) each
  * index is mapped through page_table_1 of its row (or of its request, with `cuSeqlensQ`); -1 stays -1.
  */
-import { fail } from './errors';
+import { TOPK_MAX_K } from './enums';
+import { fail, options } from './errors';
 import { native } from './native';
-import { Stream, streamHandle } from './runtime';
+import { nativeStream, Stream } from './runtime';
 import { nativeOf, Tensor } from './tensor';
 
 export const INDEX_TOPK = 2048;
@@ -29,20 +30,48 @@ export interface TopKOptions {
  * logits: float32 [rows, C] (any row stride, unit column stride); lengths: int32 [rows]. Device-side
  * windows past C are clamped (never read out of bounds); host-side ones are refused (E_RANGE).
  */
-export function topk(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts: TopKOptions = {}): Tensor<'int32'> {
-  const k = opts.k ?? INDEX_TOPK;
-  if (!Number.isInteger(k)) fail('E_RANGE', 'k', k, 'an integer in [1, 4096]');
+export function topk(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts?: TopKOptions): Tensor<'int32'> {
+  const o = options(opts);
+  const k = o.k ?? INDEX_TOPK;
+  // Checked before the output is allocated (the native side checks it again with everything else).
+  if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
   nativeOf(logits, 'logits');
-  const out = opts.out ?? Tensor.empty([logits.shape[0] ?? 0, k], { dtype: 'int32', device: logits.device, stream: opts.stream });
-  native.topk(
-    logits.native(),
-    nativeOf(lengths, 'lengths'),
-    opts.rowStarts === undefined ? undefined : nativeOf(opts.rowStarts, 'rowStarts'),
-    opts.pageTable === undefined ? undefined : nativeOf(opts.pageTable, 'pageTable'),
-    opts.cuSeqlensQ === undefined ? undefined : nativeOf(opts.cuSeqlensQ, 'cuSeqlensQ'),
-    nativeOf(out, 'out'),
+  const out = o.out ?? Tensor.empty([logits.shape[0] ?? 0, k], { dtype: 'int32', device: logits.device, stream: o.stream });
+  native.topk({
+    logits: logits.native(),
+    lengths: nativeOf(lengths, 'lengths'),
+    rowStarts: optionalNative(o.rowStarts, 'rowStarts'),
+    pageTable: optionalNative(o.pageTable, 'pageTable'),
+    cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
+    out: nativeOf(out, 'out'),
     k,
-    streamHandle(opts.stream, logits.deviceIndex),
-  );
+    stream: nativeStream(o.stream),
+  });
   return out;
+}
+
+/**
+ * The trivial selection (SPEC §5, extend on MLA with every row <= k): row r gets 0..len-1 then -1,
+ * through the same transforms as topk(), with no logits at all. A row longer than k gets its first k
+ * positions.
+ */
+export function trivialTopk(lengths: Tensor<'int32'>, opts?: Omit<TopKOptions, 'rowStarts'>): Tensor<'int32'> {
+  const o = options(opts);
+  const k = o.k ?? INDEX_TOPK;
+  if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
+  nativeOf(lengths, 'lengths');
+  const out = o.out ?? Tensor.empty([lengths.shape[0] ?? 0, k], { dtype: 'int32', device: lengths.device, stream: o.stream });
+  native.topk({
+    lengths: lengths.native(),
+    pageTable: optionalNative(o.pageTable, 'pageTable'),
+    cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
+    out: nativeOf(out, 'out'),
+    k,
+    stream: nativeStream(o.stream),
+  });
+  return out;
+}
+
+function optionalNative(t: Tensor | undefined, arg: string) {
+  return t === undefined ? undefined : nativeOf(t, arg);
 }

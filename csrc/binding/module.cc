@@ -1,4 +1,5 @@
-// The nsa_kernels Node-API module: one addon, every op.
+// The nsa_kernels Node-API module: one addon, every op. Context-aware (NODE_API_MODULE): each thread
+// that loads it gets its own exports and per-environment state (binding/js.h AddonData).
 #include <napi.h>
 
 #include "binding/registry.h"
@@ -6,11 +7,8 @@
 namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nsa::js::register_runtime(env, exports);
-  nsa::js::register_convert(env, exports);
+  nsa::js::register_ops(env, exports);
   nsa::js::register_metadata_copy(env, exports);
-  nsa::js::register_indexer_cache(env, exports);
-  nsa::js::register_topk(env, exports);
-  nsa::js::register_mqa_logits(env, exports);
   return exports;
 }
 }  // namespace

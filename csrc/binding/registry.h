@@ -4,9 +4,6 @@
 
 namespace nsa::js {
 void register_runtime(Napi::Env env, Napi::Object exports);
-void register_convert(Napi::Env env, Napi::Object exports);
+void register_ops(Napi::Env env, Napi::Object exports);
 void register_metadata_copy(Napi::Env env, Napi::Object exports);
-void register_indexer_cache(Napi::Env env, Napi::Object exports);
-void register_topk(Napi::Env env, Napi::Object exports);
-void register_mqa_logits(Napi::Env env, Napi::Object exports);
 }  // namespace nsa::js

@@ -1,4 +1,5 @@
-// N-API surface of csrc/runtime: backend, devices, streams, events, graphs, copies.
+// N-API surface of csrc/runtime: backend, devices, the enum names, streams (binding/js.cc), events,
+// graphs, copies and downloads. Events and graphs are native objects too: no handle crosses as a number.
 #include "binding/js.h"
 #include "binding/registry.h"
 #include "ops/copy/copy.h"
@@ -43,142 +44,235 @@ Napi::Value Devices(const Napi::CallbackInfo& info) {
   });
 }
 
-#define NSA_FN(name, body) \
-  Napi::Value name(const Napi::CallbackInfo& info) { return guarded(info, [&]() -> Napi::Value { body }); }
+// defaultStream({device}): the library's stream of a device, as a Stream object that dispose() ignores.
+Napi::Value DefaultStream(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int device = static_cast<int>(call_args(info, "defaultStream").integer("device", 0, 1 << 20));
+    return NativeStream::Wrap(info.Env(), default_stream(device), device, false);
+  });
+}
 
-NSA_FN(DefaultStream, return handle_value(info.Env(), default_stream(int(int_arg(info[0], "device"))));)
-NSA_FN(StreamCreate, return handle_value(info.Env(), stream_create(int(int_arg(info[0], "device"))));)
-NSA_FN(StreamDestroy, stream_destroy(handle(info[0]), int(int_arg(info[1], "device"))); return info.Env().Undefined();)
-NSA_FN(StreamSynchronize, stream_synchronize(handle(info[0])); return info.Env().Undefined();)
-NSA_FN(StreamIsCapturing, return Napi::Boolean::New(info.Env(), stream_is_capturing(handle(info[0])));)
-NSA_FN(EventCreate, return handle_value(info.Env(), event_create(int(int_arg(info[0], "device"))));)
-NSA_FN(EventDestroy, event_destroy(handle(info[0])); return info.Env().Undefined();)
-NSA_FN(EventRecord, event_record(handle(info[0]), handle(info[1])); return info.Env().Undefined();)
-NSA_FN(EventSynchronize, event_synchronize(handle(info[0])); return info.Env().Undefined();)
-NSA_FN(EventElapsed, return Napi::Number::New(info.Env(), event_elapsed_ms(handle(info[0]), handle(info[1])));)
-NSA_FN(StreamWaitEvent, stream_wait_event(handle(info[0]), handle(info[1])); return info.Env().Undefined();)
-NSA_FN(GraphBeginCapture, graph_begin_capture(handle(info[0])); return info.Env().Undefined();)
-NSA_FN(GraphEndCapture, return handle_value(info.Env(), graph_end_capture(handle(info[0])));)
-NSA_FN(GraphLaunch, graph_launch(handle(info[0]), handle(info[1])); return info.Env().Undefined();)
-NSA_FN(GraphDestroy, graph_destroy(handle(info[0])); return info.Env().Undefined();)
+NativeStream& stream_arg(const Napi::Value& v, const char* name) {
+  NativeStream* s = NativeStream::From(v);
+  if (s == nullptr) fail(ErrorCode::Arg, name, "a value that is not a Stream", "a Stream");
+  return *s;
+}
 
-// copy(dst, src, stream): any layouts on one device, or contiguous / row-pitched across devices.
-NSA_FN(Copy, copy_tensor(tensor(info[0], "dst"), tensor(info[1], "src"), handle(info[2])); return info.Env().Undefined();)
+// ---- events ----
 
-// fillBytes(dst contiguous, byteValue, stream)
-NSA_FN(FillBytes, {
-  TensorView dst = tensor(info[0], "dst");
-  check_contiguous(dst, "dst");
-  memset_bytes(dst.data, dst.device, int(int_arg(info[1], "value")), size_t(dst.numel() * dtype_size(dst.dtype)),
-               handle(info[2]));
-  return info.Env().Undefined();
-})
-
-// toHostAsync(src contiguous device tensor, dst ArrayBuffer, stream) -> Promise<void>; the copy and
-// the wait run on a worker thread so the event loop keeps going.
-class ToHostWorker : public Napi::AsyncWorker {
+class NativeEvent : public Napi::ObjectWrap<NativeEvent> {
  public:
-  ToHostWorker(Napi::Env env, Napi::ArrayBuffer dst, TensorView src, StreamHandle s)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), src_(src), stream_(s) {
-    dst_ref_ = Napi::Persistent(dst);
-    dst_ = dst.Data();
+  static Napi::Function Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "Event",
+                                   {InstanceMethod("record", &NativeEvent::Record), InstanceMethod("synchronize", &NativeEvent::Synchronize),
+                                    InstanceMethod("elapsedMs", &NativeEvent::ElapsedMs), InstanceMethod("dispose", &NativeEvent::Dispose)});
+    addon(env).event = Napi::Persistent(f);
+    return f;
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
+  static NativeEvent* From(const Napi::Value& v) {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addon(v.Env()).event.Value())) return nullptr;
+    return Unwrap(v.As<Napi::Object>());
+  }
+  // new Event({device})
+  explicit NativeEvent(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEvent>(info) {
     try {
-      copy_bytes(dst_, kCpuDevice, src_.data, src_.device, size_t(src_.numel() * dtype_size(src_.dtype)), stream_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
+      device_ = static_cast<int>(call_args(info, "Event").integer("device", 0, 1 << 20));
+      handle_ = event_create(device_);
+    } catch (const NsaError& e) {
+      throw_nsa(info.Env(), error_code_name(e.code()), e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override {
-    Napi::Object err = e.Value();
-    err.Set("code", "E_GPU");
-    deferred_.Reject(err);
+  ~NativeEvent() override {
+    if (handle_ != 0) {
+      try {
+        event_destroy(handle_);
+      } catch (...) {
+      }
+    }
+  }
+  StreamHandle live() const {
+    if (handle_ == 0) fail(ErrorCode::Disposed, "event", "a disposed event", "a live Event");
+    return handle_;
+  }
+  int device() const { return device_; }
+
+ private:
+  Napi::Value Record(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      NativeStream& s = stream_arg(info[0], "stream");
+      if (s.device() != device_) fail(ErrorCode::Device, "stream", device_str(s.device()), "a stream of the event's " + device_str(device_));
+      event_record(live(), s.live("stream"));
+      return info.Env().Undefined();
+    });
+  }
+  Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      event_synchronize(live());
+      return info.Env().Undefined();
+    });
+  }
+  Napi::Value ElapsedMs(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      NativeEvent* end = From(info[0]);
+      if (end == nullptr) fail(ErrorCode::Arg, "end", "a value that is not an Event", "an Event");
+      return Napi::Number::New(info.Env(), event_elapsed_ms(live(), end->live()));
+    });
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      if (handle_ != 0) {
+        const StreamHandle h = handle_;
+        handle_ = 0;
+        event_destroy(h);
+      }
+      return info.Env().Undefined();
+    });
+  }
+  StreamHandle handle_ = 0;
+  int device_ = 0;
+};
+
+// ---- graphs ----
+
+// An instantiated graph (stream.endCapture()). launch(stream) replays it; dispose() frees it.
+class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "Graph", {InstanceMethod("launch", &NativeGraph::Launch), InstanceMethod("dispose", &NativeGraph::Dispose)});
+    addon(env).graph = Napi::Persistent(f);
+    return f;
+  }
+  explicit NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeGraph>(info) {
+    if (!info[0].IsExternal()) throw_nsa(info.Env(), "E_ARG", "Graph: made by captureGraph(), not constructed directly");
+  }
+  ~NativeGraph() override {
+    if (exec_ != 0) {
+      try {
+        graph_destroy(exec_);
+      } catch (...) {
+      }
+    }
+  }
+  void set(StreamHandle exec, int device) {
+    exec_ = exec;
+    device_ = device;
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Napi::Reference<Napi::ArrayBuffer> dst_ref_;
-  void* dst_;
-  TensorView src_;
-  StreamHandle stream_;
+  Napi::Value Launch(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      if (exec_ == 0) fail(ErrorCode::Disposed, "graph", "a disposed graph", "a live Graph");
+      NativeStream& s = stream_arg(info[0], "stream");
+      if (s.device() != device_) fail(ErrorCode::Device, "stream", device_str(s.device()), "a stream of the graph's " + device_str(device_));
+      graph_launch(exec_, s.live("stream"));
+      return info.Env().Undefined();
+    });
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      if (exec_ != 0) {
+        const StreamHandle e = exec_;
+        exec_ = 0;
+        graph_destroy(e);
+      }
+      return info.Env().Undefined();
+    });
+  }
+  StreamHandle exec_ = 0;
+  int device_ = 0;
 };
 
+// ---- copies ----
+
+// copy({dst, src, stream?}): any layouts on one device, or contiguous / row-pitched across devices.
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    NapiArgs a = call_args(info, "copy");
+    const TensorView dst = a.tensor("dst"), src = a.tensor("src");
+    copy_tensor(dst, src, a.stream(dst.on_gpu() ? dst.device : src.device));
+    return info.Env().Undefined();
+  });
+}
+
+// fillBytes({dst (contiguous), value, stream?})
+Napi::Value FillBytes(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    NapiArgs a = call_args(info, "fillBytes");
+    const TensorView dst = a.tensor("dst");
+    check_contiguous(dst, "dst");
+    const int value = static_cast<int>(a.integer("value", 0, 255));
+    memset_bytes(dst.data, dst.device, value, size_t(dst.numel() * dtype_size(dst.dtype)), a.stream(dst.device));
+    return info.Env().Undefined();
+  });
+}
+
+// toHostAsync({src (contiguous, device), dst: ArrayBuffer, stream?}) -> Promise<void>. The copy and the
+// wait run on a worker thread; the source buffer is pinned until then, so disposing the tensor meanwhile
+// only defers its free.
 Napi::Value ToHostAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    TensorView src = tensor(info[0], "src");
+    NapiArgs a = call_args(info, "toHostAsync");
+    const TensorView src = a.tensor("src");
     check_contiguous(src, "src");
-    auto dst = info[1].As<Napi::ArrayBuffer>();
-    if (dst.ByteLength() < size_t(src.numel() * dtype_size(src.dtype)))
-      fail(ErrorCode::Shape, "dst", dst.ByteLength(), "a buffer of the tensor's byte length");
-    StreamHandle s = src.on_gpu() ? resolve_stream(handle(info[2]), src.device) : 0;
-    auto* w = new ToHostWorker(info.Env(), dst, src, s);
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
+    const Napi::Value dstv = a.get("dst");
+    if (!dstv.IsArrayBuffer()) fail(ErrorCode::Arg, "dst", "a value that is not an ArrayBuffer", "an ArrayBuffer");
+    auto dst = dstv.As<Napi::ArrayBuffer>();
+    const size_t bytes = size_t(src.numel() * dtype_size(src.dtype));
+    if (dst.ByteLength() < bytes) fail(ErrorCode::Shape, "dst", dst.ByteLength(), "a buffer of the tensor's byte length");
+    const StreamHandle s = src.on_gpu() ? resolve_stream(a.stream(src.device), src.device) : 0;
+    DeviceBuffer* buf = device_buffer_of(a.get("src"));
+    if (buf != nullptr) buf->pin();
+    auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+    keep->push_back(Napi::Persistent(dst.As<Napi::Object>()));
+    if (buf != nullptr) keep->push_back(Napi::Persistent(buf->Value()));
+    void* dst_data = dst.Data();
+    return run_async(
+        info.Env(), [=] { copy_bytes(dst_data, kCpuDevice, src.data, src.device, bytes, s); },
+        [buf, keep](Napi::Env env) {
+          if (buf != nullptr) buf->unpin(env);
+          keep->clear();
+        });
   });
 }
 
-// streamSynchronizeAsync(stream) -> Promise<void>: waits on a worker thread.
-class SyncWorker : public Napi::AsyncWorker {
- public:
-  SyncWorker(Napi::Env env, StreamHandle s) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), stream_(s) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      stream_synchronize(stream_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override {
-    Napi::Object err = e.Value();
-    err.Set("code", "E_GPU");
-    deferred_.Reject(err);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  StreamHandle stream_;
-};
-
-Napi::Value StreamSynchronizeAsync(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    auto* w = new SyncWorker(info.Env(), handle(info[0]));
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
-  });
+Napi::Value EndCapture(NativeStream& s, Napi::Env env) {
+  const StreamHandle exec = graph_end_capture(s.live("stream"));
+  Napi::Object g = addon(env).graph.New({Napi::External<void>::New(env, nullptr)});
+  NativeGraph::Unwrap(g)->set(exec, s.device());
+  return g;
 }
 
-NSA_FN(SetErrorClass, set_error_class(info.Env(), info[0].As<Napi::Function>()); return info.Env().Undefined();)
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info[0].IsFunction()) set_error_class(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
 
 }  // namespace
 
+// Stream methods that need the event and graph classes of this file.
+Napi::Value NativeStream::WaitEvent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    NativeEvent* e = NativeEvent::From(info[0]);
+    if (e == nullptr) fail(ErrorCode::Arg, "event", "a value that is not an Event", "an Event");
+    if (e->device() != device_) fail(ErrorCode::Device, "event", device_str(e->device()), "an event of the stream's " + device_str(device_));
+    stream_wait_event(live("stream"), e->live());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeStream::EndCapture(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value { return ::nsa::js::EndCapture(*this, info.Env()); });
+}
+
 void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("DeviceBuffer", DeviceBuffer::Init(env));
+  exports.Set("Stream", NativeStream::Init(env));
+  exports.Set("Event", NativeEvent::Init(env));
+  exports.Set("Graph", NativeGraph::Init(env));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("devices", Napi::Function::New(env, Devices));
   exports.Set("defaultStream", Napi::Function::New(env, DefaultStream));
-  exports.Set("streamCreate", Napi::Function::New(env, StreamCreate));
-  exports.Set("streamDestroy", Napi::Function::New(env, StreamDestroy));
-  exports.Set("streamSynchronize", Napi::Function::New(env, StreamSynchronize));
-  exports.Set("streamSynchronizeAsync", Napi::Function::New(env, StreamSynchronizeAsync));
-  exports.Set("streamIsCapturing", Napi::Function::New(env, StreamIsCapturing));
-  exports.Set("streamWaitEvent", Napi::Function::New(env, StreamWaitEvent));
-  exports.Set("eventCreate", Napi::Function::New(env, EventCreate));
-  exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
-  exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
-  exports.Set("eventSynchronize", Napi::Function::New(env, EventSynchronize));
-  exports.Set("eventElapsed", Napi::Function::New(env, EventElapsed));
-  exports.Set("graphBeginCapture", Napi::Function::New(env, GraphBeginCapture));
-  exports.Set("graphEndCapture", Napi::Function::New(env, GraphEndCapture));
-  exports.Set("graphLaunch", Napi::Function::New(env, GraphLaunch));
-  exports.Set("graphDestroy", Napi::Function::New(env, GraphDestroy));
   exports.Set("copy", Napi::Function::New(env, Copy));
   exports.Set("fillBytes", Napi::Function::New(env, FillBytes));
   exports.Set("toHostAsync", Napi::Function::New(env, ToHostAsync));

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/names.h"
+
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define NSA_HD __host__ __device__ __forceinline__
 #else
@@ -13,9 +15,13 @@
 
 namespace nsa {
 
-// Order matches lib/dtype.ts DTYPE_CODES.
-enum class DType : int32_t { Float32 = 0, BFloat16 = 1, Float8E4M3 = 2, Int32 = 3, Int64 = 4, UInt8 = 5 };
-constexpr int kNumDTypes = 6;
+enum class DType : int32_t { Float32, BFloat16, Float8E4M3, Int32, Int64, UInt8 };
+
+// The names tensors carry across the JS boundary (lib/dtype.ts DTYPES, checked at load).
+constexpr EnumName<DType> kDTypeNames[] = {
+    {"float32", DType::Float32}, {"bfloat16", DType::BFloat16}, {"float8_e4m3fn", DType::Float8E4M3},
+    {"int32", DType::Int32},     {"int64", DType::Int64},       {"uint8", DType::UInt8},
+};
 
 inline const char* dtype_name(DType t) {
   switch (t) {

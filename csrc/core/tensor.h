@@ -88,6 +88,28 @@ inline void check_same_device(const TensorView& t, const std::string& name, int 
   if (t.device != device) fail(ErrorCode::Device, name + ".device", device_str(t.device), device_str(device));
 }
 
+// A kernel that reads or writes `bytes`-wide vectors: element 0 and every row step of the view must be
+// `bytes`-aligned (SPEC §0: an unaligned view is refused before launch, never a misaligned-address fault).
+inline void check_aligned(const TensorView& t, const std::string& name, int bytes) {
+  const auto addr = reinterpret_cast<uintptr_t>(t.data);
+  if (addr % bytes != 0)
+    fail(ErrorCode::Arg, name, "a view starting " + std::to_string(addr % bytes) + " bytes past a " + std::to_string(bytes) + "-byte boundary",
+         "a " + std::to_string(bytes) + "-byte aligned start (a view at an element offset that is a multiple of " +
+             std::to_string(bytes / dtype_size(t.dtype)) + ")");
+  for (int i = 0; i < t.ndim; ++i)
+    if (t.shape[i] > 1 && t.strides[i] != 1 && (t.strides[i] * dtype_size(t.dtype)) % bytes != 0)
+      fail(ErrorCode::Arg, name + ".strides[" + std::to_string(i) + "]", t.strides[i],
+           "a stride of a multiple of " + std::to_string(bytes) + " bytes");
+}
+
+// The common index argument: int32, 1-D with n elements (n < 0: any), contiguous, on `device`.
+inline void check_int32_vector(const TensorView& t, const std::string& name, int64_t n, int device) {
+  check_dtype(t, name, DType::Int32);
+  check_shape(t, name, {n});
+  check_contiguous(t, name);
+  check_same_device(t, name, device);
+}
+
 inline void check_range(int64_t v, const std::string& name, int64_t lo, int64_t hi) {
   if (v < lo || v > hi) {
     std::ostringstream os;

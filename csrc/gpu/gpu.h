@@ -13,6 +13,7 @@ using gpuGraphExec_t = hipGraphExec_t;
 using gpuDeviceProp_t = hipDeviceProp_t;
 #define gpuSuccess hipSuccess
 #define gpuErrorNoDevice hipErrorNoDevice
+#define gpuErrorMemoryAllocation hipErrorOutOfMemory
 #define gpuErrorInsufficientDriver hipErrorInsufficientDriver
 #define gpuGetErrorName hipGetErrorName
 #define gpuGetErrorString hipGetErrorString
@@ -69,6 +70,7 @@ using gpuGraphExec_t = cudaGraphExec_t;
 using gpuDeviceProp_t = cudaDeviceProp;
 #define gpuSuccess cudaSuccess
 #define gpuErrorNoDevice cudaErrorNoDevice
+#define gpuErrorMemoryAllocation cudaErrorMemoryAllocation
 #define gpuErrorInsufficientDriver cudaErrorInsufficientDriver
 #define gpuGetErrorName cudaGetErrorName
 #define gpuGetErrorString cudaGetErrorString

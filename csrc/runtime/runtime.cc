@@ -187,8 +187,19 @@ void* device_alloc(size_t bytes, int device, StreamHandle s) {
   set_device(device);
   void* p = nullptr;
   // Stream-ordered pool allocator: reuse without a device sync; 0 bytes still gets a unique pointer.
-  NSA_GPU_CHECK(gpuMallocAsync(&p, bytes == 0 ? 1 : bytes, S(resolve_stream(s, device))));
+  const gpuError_t err = gpuMallocAsync(&p, bytes == 0 ? 1 : bytes, S(resolve_stream(s, device)));
+  if (err == gpuErrorMemoryAllocation) {
+    (void)gpuGetLastError();
+    fail(ErrorCode::Range, "allocation", std::to_string(bytes) + " bytes on " + device_str(device),
+         "a size the device's free memory holds (out of memory)");
+  }
+  NSA_GPU_CHECK(err);
   return p;
+}
+void device_free_after_sync(void* p, int device) {
+  set_device(device);
+  NSA_GPU_CHECK(gpuDeviceSynchronize());
+  NSA_GPU_CHECK(gpuFreeAsync(p, S(default_stream(device))));
 }
 void device_free(void* p, int device, StreamHandle s) {
   set_device(device);
@@ -257,6 +268,7 @@ void graph_launch(StreamHandle, StreamHandle) { no_gpu("Graph"); }
 void graph_destroy(StreamHandle) {}
 void* device_alloc(size_t, int, StreamHandle) { no_gpu("device allocation"); }
 void device_free(void*, int, StreamHandle) {}
+void device_free_after_sync(void*, int) {}
 void copy_bytes(void* dst, int, const void* src, int, size_t bytes, StreamHandle) {
   if (bytes) std::memmove(dst, src, bytes);
 }

@@ -5,13 +5,11 @@
 #include <cstdint>
 #include <string>
 
+#include "core/args.h"
 #include "core/tensor.h"
 
 namespace nsa {
 
-// Opaque handles (gpuStream_t etc.) travel as integers so that headers without the vendor runtime
-// can hold them; 0 is the library's default stream of the current device.
-using StreamHandle = uintptr_t;
 
 struct BackendInfo {
   std::string backend;  // "cuda" | "hip" | "cpu"
@@ -67,6 +65,9 @@ void graph_destroy(StreamHandle exec);
 
 void* device_alloc(size_t bytes, int device, StreamHandle s);
 void device_free(void* p, int device, StreamHandle s);
+// Frees after every stream of the device is idle (a buffer disposed while a download read it: the
+// stream its owner named may be gone by then).
+void device_free_after_sync(void* p, int device);
 // Byte copy between any two places (host or device) on stream s; returns before completion for
 // device-to-device, after completion when the host is involved (pageable host memory).
 void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size_t bytes, StreamHandle s);

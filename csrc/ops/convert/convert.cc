@@ -26,6 +26,11 @@ void convert(const TensorView& src, const TensorView& dst, bool use_intrinsic, S
   }
 }
 
+void convert(const Args& a) {
+  const TensorView src = a.tensor("src");
+  convert(src, a.tensor("dst"), a.flag("intrinsic", false), a.stream(src.device));
+}
+
 #ifndef NSA_WITH_GPU
 void convert_gpu(const ConvertParams&, bool, StreamHandle) {
   throw NsaError(ErrorCode::Unsupported, "convert: built without GPU support");

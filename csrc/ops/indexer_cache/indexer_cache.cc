@@ -52,7 +52,32 @@ KCacheGeometry check_kcache(const TensorView& cache, int page_size, KCacheLayout
   check_dtype(cache, "cache", DType::UInt8);
   check_shape(cache, "cache", {-1, kcache_page_bytes(page_size)});
   check_contiguous(cache, "cache");
+  // Kernels move 16-byte chunks, or 4-byte words when a page is not a multiple of 16 bytes (P = 1).
+  check_aligned(cache, "cache", kcache_page_bytes(page_size) % 16 == 0 ? 16 : 4);
   return KCacheGeometry{cache.shape[0], page_size, layout};
+}
+
+KCacheArg read_kcache(const Args& a) {
+  const auto c = a.object("cache");
+  KCacheArg out;
+  out.tensor = c->tensor("tensor");
+  out.geometry = check_kcache(out.tensor, static_cast<int>(c->integer("pageSize", 1, 1 << 20)), c->choice("layout", kKCacheLayoutNames),
+                              static_cast<int>(c->integer("headDim", 1, 1 << 20)));
+  return out;
+}
+
+void check_kcache(const Args& a) { read_kcache(a); }
+
+void store_k(const Args& a) {
+  const KCacheArg c = read_kcache(a);
+  store_k(c.tensor, c.geometry, a.tensor("k"), a.tensor("slotMapping"), a.choice("scaleFormat", kScaleFormatNames, ScaleFormat::Ue8m0),
+          a.flag("checkBounds", false), a.stream(c.tensor.device));
+}
+
+void gather_k(const Args& a) {
+  const KCacheArg c = read_kcache(a);
+  gather_k(c.tensor, c.geometry, a.tensor("blockTable"), a.tensor("cuSeqLens"), a.tensor("outK"), a.tensor("outScale"),
+           a.flag("checkBounds", false), a.stream(c.tensor.device));
 }
 
 void store_k(const TensorView& cache, const KCacheGeometry& g, const TensorView& k, const TensorView& slots,
@@ -95,18 +120,16 @@ void gather_k(const TensorView& cache, const KCacheGeometry& g, const TensorView
   check_ndim(block_table, "blockTable", 2);
   check_contiguous(block_table, "blockTable");
   const int64_t B = block_table.shape[0];
-  check_dtype(cu, "cuSeqLens", DType::Int32);
-  check_shape(cu, "cuSeqLens", {B + 1});
-  check_contiguous(cu, "cuSeqLens");
+  check_int32_vector(cu, "cuSeqLens", B + 1, cache.device);
   check_dtype(out_k, "out.k", DType::Float8E4M3);
   check_shape(out_k, "out.k", {-1, kIndexerHeadDim});
   check_contiguous(out_k, "out.k");
+  check_aligned(out_k, "out.k", 16);  // one 16-byte store per lane
   const int64_t T = out_k.shape[0];
   check_dtype(out_scale, "out.scale", DType::Float32);
   check_shape(out_scale, "out.scale", {T});
   check_contiguous(out_scale, "out.scale");
   check_same_device(block_table, "blockTable", cache.device);
-  check_same_device(cu, "cuSeqLens", cache.device);
   check_same_device(out_k, "out.k", cache.device);
   check_same_device(out_scale, "out.scale", cache.device);
   GatherKParams p{cache.ptr<uint8_t>(), block_table.ptr<int32_t>(), cu.ptr<int32_t>(), out_k.ptr<uint8_t>(),

@@ -4,6 +4,7 @@
 #pragma once
 #include <cmath>
 
+#include "core/args.h"
 #include "core/tensor.h"
 #include "runtime/runtime.h"
 
@@ -12,8 +13,11 @@ namespace nsa {
 constexpr int kIndexerHeadDim = 128;
 constexpr float kIndexerScaleFloor = 1e-4f;
 
-enum class KCacheLayout : int32_t { Plain = 0, Preshuffle = 1 };
-enum class ScaleFormat : int32_t { Ue8m0 = 0, Fp32 = 1 };
+enum class KCacheLayout : int32_t { Plain, Preshuffle };
+enum class ScaleFormat : int32_t { Ue8m0, Fp32 };
+
+constexpr EnumName<KCacheLayout> kKCacheLayoutNames[] = {{"plain", KCacheLayout::Plain}, {"preshuffle", KCacheLayout::Preshuffle}};
+constexpr EnumName<ScaleFormat> kScaleFormatNames[] = {{"ue8m0", ScaleFormat::Ue8m0}, {"fp32", ScaleFormat::Fp32}};
 
 // Device-side bound violations, reported through an int32 flag when the caller asks for checks.
 enum KCacheErrorBits : int32_t { kSlotOutOfRange = 1, kPageOutOfRange = 2, kBlockOutOfRange = 4 };
@@ -77,6 +81,19 @@ struct KCacheGeometry {
 
 // Validates the cache tensor against its declared geometry (uint8 [num_pages, P*(D+4)], contiguous).
 KCacheGeometry check_kcache(const TensorView& cache, int page_size, KCacheLayout layout, int head_dim);
+
+// The one reader of the `cache` argument {tensor, pageSize, layout, headDim} (lib/indexer-cache.ts
+// IndexerKCache.nativeCache()), shared by every op that reads the cache; validated by check_kcache.
+struct KCacheArg {
+  TensorView tensor;
+  KCacheGeometry geometry;
+};
+KCacheArg read_kcache(const Args& a);
+
+// Entries from named arguments (lib/indexer-cache.ts).
+void check_kcache(const Args& a);  // {cache}
+void store_k(const Args& a);       // {cache, k, slotMapping, scaleFormat?, checkBounds?, stream?}
+void gather_k(const Args& a);      // {cache, blockTable, cuSeqLens, outK, outScale, checkBounds?, stream?}
 
 // Host APIs: validate, then run on the tensors' device. With check_bounds, a GPU run synchronizes
 // and reports out-of-range slots / pages as E_RANGE (the kernels skip them either way).

@@ -21,11 +21,28 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 
 // A 1-D int32 contiguous field; returns its length.
 int64_t check_flat(const TensorView& t, const std::string& name, int device) {
-  check_dtype(t, name, DType::Int32);
-  check_ndim(t, name, 1);
-  check_contiguous(t, name);
-  check_same_device(t, name, device);
+  check_int32_vector(t, name, -1, device);
   return t.shape[0];
+}
+
+MetadataSetViews read_set(const Args& set) {
+  MetadataSetViews v;
+  v.cache_seqlens = set.optional_tensor("cacheSeqlens");
+  v.cu_seqlens_k = set.optional_tensor("cuSeqlensK");
+  v.page_table = set.optional_tensor("pageTable");
+  v.seqlens_expanded = set.optional_tensor("seqlensExpanded");
+  v.nsa_cache_seqlens = set.optional_tensor("nsaCacheSeqlens");
+  v.nsa_cu_seqlens_k = set.optional_tensor("nsaCuSeqlensK");
+  v.real_page_table = set.optional_tensor("realPageTable");
+  v.flashmla_num_splits = set.optional_tensor("flashmlaNumSplits");
+  v.flashmla_metadata = set.optional_tensor("flashmlaMetadata");
+  return v;
+}
+
+std::vector<MetadataSetViews> read_sets(const Args& a) {
+  std::vector<MetadataSetViews> out;
+  for (const auto& d : a.objects("dst")) out.push_back(read_set(*d));
+  return out;
 }
 
 // A 2-D int32 page table with unit inner stride; the source one must be dense.
@@ -41,6 +58,9 @@ void check_table(const TensorView& t, const std::string& name, int device, bool 
 
 
 }  // namespace
+
+MetadataCopyPlan::MetadataCopyPlan(const Args& a)
+    : MetadataCopyPlan(read_set(*a.object("src")), read_sets(a), a.choice("mode", kMetadataModeNames, MetadataMode::Decode)) {}
 
 MetadataCopyPlan::MetadataCopyPlan(const MetadataSetViews& src, const std::vector<MetadataSetViews>& dsts,
                                    MetadataMode mode)
@@ -90,14 +110,14 @@ MetadataCopyPlan::MetadataCopyPlan(const MetadataSetViews& src, const std::vecto
   src_cap_.cache_seqlens = check_flat(src.cache_seqlens, "src.cacheSeqlens", device_);
   src_cap_.cu_seqlens_k = check_flat(src.cu_seqlens_k, "src.cuSeqlensK", device_);
   check_table(src.page_table, "src.pageTable", device_, true);
-  src_cap_.page_table_numel = src.page_table.numel();
+  src_cap_.page_table_size = src.page_table.numel();
   src_cap_.page_table_rows = src.page_table.shape[0];
   src_cap_.seqlens_expanded = expanded ? check_flat(src.seqlens_expanded, "src.seqlensExpanded", device_) : 0;
   src_cap_.nsa_cache_seqlens = check_flat(src.nsa_cache_seqlens, "src.nsaCacheSeqlens", device_);
   src_cap_.nsa_cu_seqlens_k = check_flat(src.nsa_cu_seqlens_k, "src.nsaCuSeqlensK", device_);
   if (fields_.real_page_table) {
     check_table(src.real_page_table, "src.realPageTable", device_, true);
-    src_cap_.real_page_table_numel = src.real_page_table.numel();
+    src_cap_.real_page_table_size = src.real_page_table.numel();
   }
   if (fields_.flashmla_num_splits) src_cap_.flashmla_num_splits = check_flat(src.flashmla_num_splits, "src.flashmlaNumSplits", device_);
   if (fields_.flashmla_metadata) src_cap_.flashmla_metadata = check_flat(src.flashmla_metadata, "src.flashmlaMetadata", device_);
@@ -128,7 +148,7 @@ MetadataCopyPlan::MetadataCopyPlan(const MetadataSetViews& src, const std::vecto
     take(dst_cap_.cu_seqlens_k, check_flat(t.cu_seqlens_k, p + "cuSeqlensK", device_));
     check_table(t.page_table, p + "pageTable", device_, false);
     take(dst_cap_.page_table_rows, t.page_table.shape[0]);
-    take(dst_cap_.page_table_numel, t.page_table.shape[1]);  // width capacity
+    take(dst_cap_.page_table_size, t.page_table.shape[1]);  // width capacity
     shared_ld(t.page_table, p + "pageTable", params_.page_table_ld);
     if (expanded) take(dst_cap_.seqlens_expanded, check_flat(t.seqlens_expanded, p + "seqlensExpanded", device_));
     take(dst_cap_.nsa_cache_seqlens, check_flat(t.nsa_cache_seqlens, p + "nsaCacheSeqlens", device_));
@@ -136,7 +156,7 @@ MetadataCopyPlan::MetadataCopyPlan(const MetadataSetViews& src, const std::vecto
     if (fields_.real_page_table) {
       check_table(t.real_page_table, p + "realPageTable", device_, false);
       take(dst_cap_.real_page_table_rows, t.real_page_table.shape[0]);
-      take(dst_cap_.real_page_table_numel, t.real_page_table.shape[1]);
+      take(dst_cap_.real_page_table_size, t.real_page_table.shape[1]);
       shared_ld(t.real_page_table, p + "realPageTable", params_.real_page_table_ld);
     }
     if (fields_.flashmla_num_splits) take(dst_cap_.flashmla_num_splits, check_flat(t.flashmla_num_splits, p + "flashmlaNumSplits", device_));
@@ -185,11 +205,11 @@ void MetadataCopyPlan::check_sizes(const MetadataSizes& z) const {
   within(z.bs, "bs", std::min({src_cap_.cache_seqlens, dst_cap_.cache_seqlens, src_cap_.cu_seqlens_k - 1, dst_cap_.cu_seqlens_k - 1}),
          "cacheSeqlens / cuSeqlensK capacity");
   within(z.rows, "rows", dst_cap_.page_table_rows, "destination pageTable rows");
-  within(z.width, "width", dst_cap_.page_table_numel, "destination pageTable width");
+  within(z.width, "width", dst_cap_.page_table_size, "destination pageTable width");
   if (z.rows * z.width > INT32_MAX || z.rows * z.real_width > INT32_MAX)
     fail(ErrorCode::Range, "sizes.rows*width", z.rows * std::max(z.width, z.real_width), "< 2^31 elements per page table");
-  if (z.rows * z.width > src_cap_.page_table_numel)
-    fail(ErrorCode::Range, "sizes.rows*width", z.rows * z.width, "<= " + std::to_string(src_cap_.page_table_numel) + " (source pageTable elements)");
+  if (z.rows * z.width > src_cap_.page_table_size)
+    fail(ErrorCode::Range, "sizes.rows*width", z.rows * z.width, "<= " + std::to_string(src_cap_.page_table_size) + " (source pageTable elements)");
   int64_t s_cap = std::min({src_cap_.nsa_cache_seqlens, dst_cap_.nsa_cache_seqlens, src_cap_.nsa_cu_seqlens_k - 1, dst_cap_.nsa_cu_seqlens_k - 1});
   if (fields_.seqlens_expanded) s_cap = std::min({s_cap, src_cap_.seqlens_expanded, dst_cap_.seqlens_expanded});
   if (fields_.flashmla_num_splits) s_cap = std::min({s_cap, src_cap_.flashmla_num_splits - 1, dst_cap_.flashmla_num_splits - 1});
@@ -199,12 +219,29 @@ void MetadataCopyPlan::check_sizes(const MetadataSizes& z) const {
          "rows == s == bs in DECODE");
   }
   if (fields_.real_page_table) {
-    within(z.real_width, "realWidth", dst_cap_.real_page_table_numel, "destination realPageTable width");
+    within(z.real_width, "realWidth", dst_cap_.real_page_table_size, "destination realPageTable width");
     if (z.rows > dst_cap_.real_page_table_rows) within(z.rows, "rows", dst_cap_.real_page_table_rows, "destination realPageTable rows");
-    if (z.rows * z.real_width > src_cap_.real_page_table_numel)
-      fail(ErrorCode::Range, "sizes.rows*realWidth", z.rows * z.real_width, "<= " + std::to_string(src_cap_.real_page_table_numel) + " (source realPageTable elements)");
+    if (z.rows * z.real_width > src_cap_.real_page_table_size)
+      fail(ErrorCode::Range, "sizes.rows*realWidth", z.rows * z.real_width, "<= " + std::to_string(src_cap_.real_page_table_size) + " (source realPageTable elements)");
   }
   if (fields_.flashmla_metadata) within(z.meta_len, "metaLen", std::min(src_cap_.flashmla_metadata, dst_cap_.flashmla_metadata), "flashmlaMetadata capacity");
+}
+
+int MetadataCopyPlan::run(const Args& a) {
+  const MetadataSizes& src = src_shape_sizes_;
+  const bool decode = mode_ == MetadataMode::Decode;
+  constexpr int64_t kMax = INT32_MAX;
+  MetadataSizes z = src;
+  if (a.has("sizes")) {
+    const auto sz = a.object("sizes");
+    z.bs = sz->integer("bs", 0, kMax, src.bs);
+    z.rows = sz->integer("rows", 0, kMax, decode ? z.bs : src.rows);
+    z.width = sz->integer("width", 0, kMax, src.width);
+    z.s = sz->integer("s", 0, kMax, decode ? z.bs : src.s);
+    z.real_width = sz->integer("realWidth", 0, kMax, src.real_width);
+    z.meta_len = sz->integer("metaLen", 0, kMax, src.meta_len);
+  }
+  return run(z, a.choice("strategy", kCopyStrategyNames, CopyStrategy::Fused), a.stream(device_));
 }
 
 int MetadataCopyPlan::run(const MetadataSizes& sizes, CopyStrategy strategy, StreamHandle stream) {
@@ -219,8 +256,10 @@ int MetadataCopyPlan::run(const MetadataSizes& sizes, CopyStrategy strategy, Str
                      (!fields_.flashmla_metadata || sizes.meta_len == 0) && !fields_.flashmla_num_splits;
   if (empty) return 0;
   if (device_ < 0) {
+    // The host baseline really copies field by field (what per-tensor means), so CI tests both paths.
+    if (strategy == CopyStrategy::PerTensor) return metadata_copy_per_tensor(p, fields_, device_, 0);
     metadata_copy_cpu(p, fields_);
-    return 0;
+    return 1;
   }
   set_device(device_);
   const StreamHandle s = resolve_stream(stream, device_);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/args.h"
 #include "core/tensor.h"
 #include "runtime/runtime.h"
 
@@ -19,8 +20,12 @@ namespace nsa {
 
 constexpr int kMetadataMaxDsts = 8;
 
-enum class MetadataMode : int32_t { Decode = 0, TargetVerify = 1, DraftExtend = 2 };
-enum class CopyStrategy : int32_t { Fused = 0, PerTensor = 1 };
+enum class MetadataMode : int32_t { Decode, TargetVerify, DraftExtend };
+enum class CopyStrategy : int32_t { Fused, PerTensor };
+
+constexpr EnumName<MetadataMode> kMetadataModeNames[] = {
+    {"decode", MetadataMode::Decode}, {"target_verify", MetadataMode::TargetVerify}, {"draft_extend", MetadataMode::DraftExtend}};
+constexpr EnumName<CopyStrategy> kCopyStrategyNames[] = {{"fused", CopyStrategy::Fused}, {"per-tensor", CopyStrategy::PerTensor}};
 
 // One metadata set; the page tables are row-major with a unit inner stride. On the source the page
 // table is page_indices (dense: row stride = W at run time), on a destination page_table_1.
@@ -73,6 +78,8 @@ class MetadataCopyPlan {
   // Validates every tensor once (dtype, rank, contiguity, device, shared destination layout, optional
   // fields on both sides). Throws NsaError naming the argument.
   MetadataCopyPlan(const MetadataSetViews& src, const std::vector<MetadataSetViews>& dsts, MetadataMode mode);
+  // The same from named arguments {src, dst: [...], mode} (lib/metadata-copy.ts).
+  explicit MetadataCopyPlan(const Args& a);
 
   // Sizes taken from the source tensors' shapes (what a one-shot copy uses).
   MetadataSizes sizes_from_source() const { return src_shape_sizes_; }
@@ -80,6 +87,9 @@ class MetadataCopyPlan {
   // Cheap integer checks of sizes against capacities, then one fused launch or the per-tensor
   // copies. Returns the number of launches issued (0 when everything is empty).
   int run(const MetadataSizes& sizes, CopyStrategy strategy, StreamHandle stream);
+  // run() from named arguments {sizes?: {bs?, rows?, width?, s?, realWidth?, metaLen?}, strategy?,
+  // stream?}: an omitted size comes from the source shapes, except that DECODE's rows and s follow bs.
+  int run(const Args& a);
 
   int device() const { return device_; }
   int num_dsts() const { return params_.num_dsts; }
@@ -95,8 +105,9 @@ class MetadataCopyPlan {
   MetadataSizes src_shape_sizes_;
   // Capacities (elements) for run-time checks: the source's and the smallest destination's.
   struct Caps {
-    int64_t cache_seqlens, cu_seqlens_k, page_table_numel, page_table_rows, seqlens_expanded, nsa_cache_seqlens,
-        nsa_cu_seqlens_k, real_page_table_numel, real_page_table_rows, flashmla_num_splits, flashmla_metadata;
+    // *_size: elements on the source (a dense table), the width on a destination (its rows are ld apart).
+    int64_t cache_seqlens, cu_seqlens_k, page_table_size, page_table_rows, seqlens_expanded, nsa_cache_seqlens,
+        nsa_cu_seqlens_k, real_page_table_size, real_page_table_rows, flashmla_num_splits, flashmla_metadata;
   } src_cap_{}, dst_cap_{};
 };
 

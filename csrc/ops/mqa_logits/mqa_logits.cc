@@ -36,6 +36,7 @@ void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCache
   check_dtype(q, "q", DType::Float8E4M3);
   check_ndim(q, "q", 4);
   check_contiguous(q, "q");
+  check_aligned(q, "q", 16);  // staged in 16-byte copies
   check_same_device(q, "q", device);
   const int64_t B = q.shape[0], N = q.shape[1], H = q.shape[2];
   if (q.shape[3] != kIndexerHeadDim) fail(ErrorCode::Unsupported, "q.shape[3]", q.shape[3], "128 (the indexer head dim)");
@@ -102,14 +103,15 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
   check_dtype(q, "q", DType::Float8E4M3);
   check_ndim(q, "q", 3);
   check_contiguous(q, "q");
+  check_aligned(q, "q", 16);  // staged in 16-byte copies
   const int64_t S = q.shape[0], H = q.shape[1];
   if (q.shape[2] != kIndexerHeadDim) fail(ErrorCode::Unsupported, "q.shape[2]", q.shape[2], "128 (the indexer head dim)");
   check_heads(H, "q.shape[1]");
   check_dtype(k, "k", DType::Float8E4M3);
   check_shape(k, "k", {-1, kIndexerHeadDim});
   check_contiguous(k, "k");
+  check_aligned(k, "k", 16);
   check_same_device(k, "k", device);
-  if (reinterpret_cast<uintptr_t>(k.data) % 16 != 0) fail(ErrorCode::Unsupported, "k", "a view not 16-byte aligned", "a 16-byte aligned tensor");
   const int64_t S_kv = k.shape[0];
   check_dtype(k_scale, "kScale", DType::Float32);
   check_shape(k_scale, "kScale", {S_kv});
@@ -119,13 +121,8 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
   check_shape(weights, "weights", {S, H});
   check_contiguous(weights, "weights");
   check_same_device(weights, "weights", device);
-  for (const auto* t : {&ks, &ke}) {
-    const std::string name = t == &ks ? "ks" : "ke";
-    check_dtype(*t, name, DType::Int32);
-    check_shape(*t, name, {S});
-    check_contiguous(*t, name);
-    check_same_device(*t, name, device);
-  }
+  check_int32_vector(ks, "ks", S, device);
+  check_int32_vector(ke, "ke", S, device);
   check_out(out, S, S_kv, device);
   MqaLogitsParams p{};
   p.q = q.ptr<uint8_t>();
@@ -150,6 +147,18 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
       if (p.ks[i] < 0 || p.ke[i] > S_kv || p.ks[i] > p.ke[i])
         fail(ErrorCode::Range, "ks/ke[" + std::to_string(i) + "]", "[" + std::to_string(p.ks[i]) + ", " + std::to_string(p.ke[i]) + ")", "a range inside [0, " + std::to_string(S_kv) + ")");
   run(p, device, stream);
+}
+
+void paged_mqa_logits(const Args& a) {
+  const KCacheArg c = read_kcache(a);
+  paged_mqa_logits(a.tensor("q"), c.tensor, c.geometry, a.tensor("weights"), a.tensor("contextLens"), a.tensor("blockTable"),
+                   a.tensor("out"), a.integer("maxContextLen", 0, INT32_MAX), a.flag("clean", false), a.stream(c.tensor.device));
+}
+
+void ragged_mqa_logits(const Args& a) {
+  const TensorView q = a.tensor("q");
+  ragged_mqa_logits(q, a.tensor("k"), a.tensor("kScale"), a.tensor("weights"), a.tensor("ks"), a.tensor("ke"), a.tensor("out"),
+                    a.flag("clean", false), a.stream(q.device));
 }
 
 #ifndef NSA_WITH_GPU

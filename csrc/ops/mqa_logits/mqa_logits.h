@@ -64,6 +64,10 @@ void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCache
 void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorView& k_scale, const TensorView& weights,
                        const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, StreamHandle stream);
 
+// Entries from named arguments (lib/mqa-logits.ts).
+void paged_mqa_logits(const Args& a);   // {q, cache, weights, contextLens, blockTable, out, maxContextLen, clean?, stream?}
+void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, clean?, stream?}
+
 void mqa_logits_cpu(const MqaLogitsParams& p);
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream);
 

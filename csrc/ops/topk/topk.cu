@@ -1,6 +1,8 @@
 // Top-k by radix select, one 1024-thread block per row: three passes (11 + 11 + 10 bits) over
 // order-preserving keys build shared-memory histograms of the elements still in the running, narrowing
 // to the exact k-th largest key T; every index with key > T is written, and just enough with key == T.
+// Deterministic rows end with one ordered pass instead: a block-wide scan over the row in position order
+// writes each selected index at its rank, so ties go to the smallest positions and rows repeat exactly.
 // Rows up to kCacheElems keys are read from global memory once and kept in shared memory. When the top
 // digit's bin holding T fits in the candidate space (the rest of shared memory; the usual case), one pass
 // emits the keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final
@@ -71,6 +73,66 @@ __device__ __forceinline__ void visit(int count, KeyAt key_at, Body body) {
   }
 }
 
+// Exclusive prefix sum of one value per thread over the block; `total` gets the block's sum. s_warp
+// holds 32 words; the caller synchronizes before reusing it.
+__device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s_warp, uint32_t& total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  uint32_t incl = v;
+  for (int d = 1; d < 32; d <<= 1) {
+    const uint32_t u = gpu_shfl_up32(incl, d);
+    if (lane >= d) incl += u;
+  }
+  if (lane == 31) s_warp[warp] = incl;
+  __syncthreads();
+  uint32_t w = lane < kThreads / 32 ? s_warp[lane] : 0u;
+  uint32_t w_incl = w;
+  for (int d = 1; d < 32; d <<= 1) {
+    const uint32_t u = gpu_shfl_up32(w_incl, d);
+    if (lane >= d) w_incl += u;
+  }
+  total = gpu_shfl32(w_incl, 31);
+  return gpu_shfl32(w_incl - w, warp) + incl - v;
+}
+
+// The deterministic final pass: positions in ascending order; an element is selected when key > T, or
+// key == T and fewer than `take_eq` equal keys come before it. Its output slot is (keys > T before it) +
+// min(keys == T before it, take_eq). Each thread takes kPer consecutive positions per step; the two
+// counts travel packed in one word (a step holds at most kThreads * kPer = 8192 < 2^16 keys).
+template <class KeyAt>
+__device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, int n, KeyAt key_at, uint32_t T, int take_eq,
+                                              int32_t* out, uint32_t* s_warp) {
+  constexpr int kPer = 8;
+  uint32_t gt_before = 0, eq_before = 0;  // over earlier steps
+  for (int base = 0; base < n; base += kThreads * kPer) {
+    const int first = base + threadIdx.x * kPer;
+    uint32_t key[kPer];
+    uint32_t counts = 0;  // gt in the low half, eq in the high half
+#pragma unroll
+    for (int u = 0; u < kPer; ++u) {
+      key[u] = first + u < n ? key_at(first + u) : 0u;
+      const bool valid = first + u < n;
+      counts += valid && key[u] > T ? 1u : valid && key[u] == T ? 0x10000u : 0u;
+    }
+    uint32_t step_total;
+    const uint32_t excl = block_exclusive_scan(counts, s_warp, step_total);
+    uint32_t gt = gt_before + (excl & 0xFFFFu), eq = eq_before + (excl >> 16);
+#pragma unroll
+    for (int u = 0; u < kPer; ++u) {
+      if (first + u >= n) break;
+      if (key[u] > T) {
+        out[gt + min(eq, uint32_t(take_eq))] = topk_emit(p, row, first + u);
+        ++gt;
+      } else if (key[u] == T) {
+        if (eq < uint32_t(take_eq)) out[gt + eq] = topk_emit(p, row, first + u);
+        ++eq;
+      }
+    }
+    gt_before += step_total & 0xFFFFu;
+    eq_before += step_total >> 16;
+    __syncthreads();  // s_warp is rewritten by the next step
+  }
+}
+
 // Dynamic shared memory: [hist: kBins][region: kRegion words]. The region holds the cached row (first n
 // words, rows up to kCacheElems) and after it the candidate keys and indices, as many as fit.
 #if defined(NSA_WITH_HIP)
@@ -85,6 +147,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   int* hist = reinterpret_cast<int*>(smem_topk);
   uint32_t* cache = smem_topk + kBins;
   __shared__ int s_bin, s_above, s_gt, s_eq, s_nc, s_group[kThreads / 32];
+  __shared__ uint32_t s_scan[kThreads / 32];
   const int64_t row = blockIdx.x;
   int64_t start, len;
   topk_window(p, row, start, len);
@@ -139,7 +202,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     const uint32_t top = prefix;  // digit bits 21..31 of the k-th largest
     visit<8>(n, row_key, [&](int i, uint32_t key) {
       if ((key & 0xFFE00000u) > top) {
-        out[atomicAdd(&s_gt, 1)] = topk_emit(p, row, i);
+        if (!p.deterministic) out[atomicAdd(&s_gt, 1)] = topk_emit(p, row, i);
       } else if ((key & 0xFFE00000u) == top) {
         const int c = atomicAdd(&s_nc, 1);
         cand_key[c] = key;
@@ -150,6 +213,10 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     const int nc = s_nc;
     pass(1, nc, [&](int i) { return cand_key[i]; }, false);
     pass(2, nc, [&](int i) { return cand_key[i]; }, false);
+    if (p.deterministic) {
+      emit_in_order(p, row, n, row_key, prefix, remaining, out, s_scan);
+      return;
+    }
     const int gt_total = p.k - remaining;
     for (int i = threadIdx.x; i < nc; i += kThreads) {
       const uint32_t key = cand_key[i];
@@ -165,6 +232,10 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   pass(1, n, row_key, false);
   pass(2, n, row_key, false);
   // prefix is now the k-th largest key; `remaining` of the elements equal to it are taken.
+  if (p.deterministic) {
+    emit_in_order(p, row, n, row_key, prefix, remaining, out, s_scan);
+    return;
+  }
   const int gt_total = p.k - remaining;
   visit<8>(n, row_key, [&](int i, uint32_t key) {
     if (key > prefix) {

@@ -1,7 +1,10 @@
 // Top-k over logit rows (SPEC §4): for each row, the positions (relative to its start) of the k largest
-// of logits[row, start : start + len]; rows with len <= k get 0..len-1 then -1 without any read. The
-// transform variant maps each index through page_table_1 (per row, or per request via cu_seqlens_q).
+// of logits[row, start : start + len]; rows with len <= k get 0..len-1 then -1 without any read. Two
+// output transforms, per row or per request (cu_seqlens_q): page_table_1[req, idx] (the page-table
+// variant) and block_table[req, idx / P] * P + idx % P (the global-slot variant sparse MLA consumes).
+// `deterministic`: the k largest under (value desc, position asc), written in ascending position order.
 #pragma once
+#include "core/args.h"
 #include "core/tensor.h"
 #include "runtime/runtime.h"
 
@@ -24,11 +27,29 @@ struct TopKParams {
   int64_t page_table_width;
   const int32_t* cu_seqlens_q; // [reqs + 1] or nullptr
   int64_t num_reqs;
+  // global slot
+  const int32_t* block_table;  // [rows or reqs, max_blocks] or nullptr
+  int64_t block_table_stride;
+  int64_t block_table_width;   // max_blocks
+  int page_shift;              // log2(P)
+  bool deterministic;
 };
 
-// Host API: validates, then runs on the tensors' device. Optional tensors: present = false.
-void topk(const TensorView& logits, const TensorView& lengths, const TensorView& row_starts, const TensorView& page_table,
-          const TensorView& cu_seqlens_q, const TensorView& out, int k, StreamHandle stream);
+// The arguments of one top-k call. Optional tensors: present = false; no logits: the trivial selection
+// (every row's first min(len, k) positions, nothing read).
+struct TopKInputs {
+  TensorView logits, lengths, row_starts, page_table, cu_seqlens_q, block_table, out;
+  int k = 2048;
+  int64_t page_size = 0;  // with block_table
+  bool deterministic = false;
+};
+
+// Host API: validates, then runs on the tensors' device.
+void topk(const TopKInputs& in, StreamHandle stream);
+
+// Entry from named arguments {logits?, lengths, rowStarts?, pageTable?, blockTable?, pageSize?,
+// cuSeqlensQ?, out, k, deterministic?, stream?} (lib/topk.ts).
+void topk(const Args& a);
 
 void topk_cpu(const TopKParams& p);
 void topk_gpu(const TopKParams& p, StreamHandle stream);
@@ -51,12 +72,21 @@ NSA_HD int64_t topk_request(const TopKParams& p, int64_t row) {
   return lo;
 }
 
-// The value written for index idx of row `row` (transform or not); -1 stays -1; an index past the
-// page table's width becomes -1 (never read out of bounds).
+// The value written for index idx of row `row` (transformed or not); -1 stays -1; an index past the
+// page table's width (or the block table's pages) becomes -1 (never read out of bounds).
 NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
-  if (p.page_table == nullptr || idx < 0) return idx;
-  if (idx >= p.page_table_width) return -1;
-  return p.page_table[topk_request(p, row) * p.page_table_stride + idx];
+  if (idx < 0) return idx;
+  if (p.page_table != nullptr) {
+    if (idx >= p.page_table_width) return -1;
+    return p.page_table[topk_request(p, row) * p.page_table_stride + idx];
+  }
+  if (p.block_table != nullptr) {
+    const int64_t block = idx >> p.page_shift;
+    if (block >= p.block_table_width) return -1;
+    const int64_t page = p.block_table[topk_request(p, row) * p.block_table_stride + block];
+    return static_cast<int32_t>((page << p.page_shift) + (idx & ((1 << p.page_shift) - 1)));
+  }
+  return idx;
 }
 
 // Row window [start, start + len). Rows with len <= k read nothing (their output is 0..len-1), so only
@@ -65,6 +95,7 @@ NSA_HD void topk_window(const TopKParams& p, int64_t row, int64_t& start, int64_
   start = p.row_starts != nullptr ? p.row_starts[row] : 0;
   len = p.lengths[row];
   if (len < 0) len = 0;
+  if (p.logits == nullptr && len > p.k) len = p.k;  // the trivial selection: first k positions
   if (len <= p.k) return;
   if (start < 0) start = 0;
   if (start > p.num_cols) start = p.num_cols;

@@ -23,6 +23,9 @@ void topk_cpu(const TopKParams& p) {
       const uint32_t ka = topk_key(row[a]), kb = topk_key(row[b]);
       return ka != kb ? ka > kb : a < b;
     });
+    // The comparator already selects the k largest under (value desc, position asc); deterministic rows
+    // are written in ascending position order (what the GPU kernel writes too).
+    if (p.deterministic) std::sort(idx.begin(), idx.begin() + p.k);
     for (int j = 0; j < p.k; ++j) out[j] = topk_emit(p, r, idx[size_t(j)]);
   }
 }
