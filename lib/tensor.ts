@@ -53,9 +53,9 @@ function contiguousStrides(shape: readonly number[]): number[] {
 }
 
 function checkShape(shape: readonly number[], arg = 'shape'): number[] {
-  if (!Array.isArray(shape) || shape.length > MAX_DIMS || shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+  if (!Array.isArray(shape) || shape.length > MAX_DIMS || shape.some((d) => !Number.isInteger(d) || d < 0))
     fail('E_SHAPE', arg, Array.isArray(shape) ? shape : String(shape), `an array of at most ${MAX_DIMS} non-negative integers`);
-  if (product(shape) > Number.MAX_SAFE_INTEGER) fail('E_RANGE', arg, shape, 'at most 2^53 elements');
+  if (shape.some((d) => d > Number.MAX_SAFE_INTEGER) || product(shape) > Number.MAX_SAFE_INTEGER) fail('E_RANGE', arg, shape, 'at most 2^53 elements');
   return [...shape];
 }
 

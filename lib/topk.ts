@@ -1,8 +1,9 @@
 /**
  * Top-k over logit rows (SPEC §4): int32 [rows, k] positions (relative to each row's start) of the k
- * largest of logits[row, start : start + len]; order unspecified, ties broken arbitrarily. Rows with
- * len <= k get 0..len-1 then -1 without reading logits. With `pageTable` (the transform variant) each
- * index is mapped through page_table_1 of its row (or of its request, with `cuSeqlensQ`); -1 stays -1.
+ * largest of logits[row, start : start + len]; order unspecified, ties broken arbitrarily unless
+ * `deterministic`. Rows with len <= k get 0..len-1 then -1 without reading logits. With `pageTable`
+ * each index is mapped through page_table_1 of its row (or of its request, with `cuSeqlensQ`); with
+ * `blockTable` + `pageSize` it becomes a global KV slot; -1 stays -1.
  */
 import { TOPK_MAX_K } from './enums';
 import { fail, options } from './errors';
@@ -19,8 +20,20 @@ export interface TopKOptions {
   rowStarts?: Tensor<'int32'>;
   /** int32 [rows, W] (or [reqs, W] with cuSeqlensQ): map indices through it. */
   pageTable?: Tensor<'int32'>;
-  /** int32 [reqs + 1]: row -> request for pageTable. */
+  /**
+   * Global-slot output (what sparse MLA kernels such as FlashMLA consume): int32 [rows, maxBlocks] (or
+   * [reqs, maxBlocks] with cuSeqlensQ) with `pageSize`: index i becomes blockTable[req, i / P] * P + i % P.
+   */
+  blockTable?: Tensor<'int32'>;
+  /** The block table's page size P (a power of two); required with blockTable. */
+  pageSize?: number;
+  /** int32 [reqs + 1]: row -> request for pageTable / blockTable. */
   cuSeqlensQ?: Tensor<'int32'>;
+  /**
+   * The k largest under (value desc, position asc), written in ascending position order: the same
+   * output on every run and on every backend. Default false (order and tie choice unspecified).
+   */
+  deterministic?: boolean;
   /** int32 [rows, k] to write into instead of a new tensor. */
   out?: Tensor<'int32'>;
   stream?: Stream;
@@ -42,9 +55,12 @@ export function topk(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts?:
     lengths: nativeOf(lengths, 'lengths'),
     rowStarts: optionalNative(o.rowStarts, 'rowStarts'),
     pageTable: optionalNative(o.pageTable, 'pageTable'),
+    blockTable: optionalNative(o.blockTable, 'blockTable'),
+    pageSize: o.pageSize,
     cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
     out: nativeOf(out, 'out'),
     k,
+    deterministic: o.deterministic,
     stream: nativeStream(o.stream),
   });
   return out;
@@ -64,6 +80,8 @@ export function trivialTopk(lengths: Tensor<'int32'>, opts?: Omit<TopKOptions, '
   native.topk({
     lengths: lengths.native(),
     pageTable: optionalNative(o.pageTable, 'pageTable'),
+    blockTable: optionalNative(o.blockTable, 'blockTable'),
+    pageSize: o.pageSize,
     cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
     out: nativeOf(out, 'out'),
     k,

@@ -1,6 +1,6 @@
 // SPEC §4 top-k: compared tie-aware with the CPU reference (same sorted value multiset, distinct
 // in-range indices), len <= k rows, rowStarts, the transform variant, bad inputs.
-import { Tensor, topk, type Device } from '../lib';
+import { Tensor, topk, trivialTopk, type Device } from '../lib';
 import { describeDevice, expectNsaError, ON_GPU, randInt32, Rng } from './helpers';
 
 /** Rows of random floats with planted ties and -inf, [rows, C] in a buffer with row stride ld. */
@@ -98,6 +98,63 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     for (let r = 0; r < rows; r++) expect(rowSorted(byReq, r, (v) => v)).toEqual(rowSorted(plain, r, (v) => (v < 0 ? -1 : reqPt[(r < 2 ? 0 : 1) * W + v])));
   });
 
+  test('deterministic: the k largest under (value desc, position asc), ascending, equal to the CPU, over 16-level ties', async () => {
+    const k = 2048, C = 40000;
+    const lens = [C, 30000, 9000, k + 1, k, 5000, 0];
+    const rows = lens.length;
+    const host = new Float32Array(rows * C);
+    for (let i = 0; i < host.length; i++) host[i] = rng.int(0, 16) / 2; // 16 levels: heavy ties
+    for (let i = 0; i < C; i += 97) host[i] = -Infinity;
+    const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+    // The expected rows: sort positions by (value desc, position asc), take k, sort ascending.
+    const want = new Int32Array(rows * k).fill(-1);
+    for (let r = 0; r < rows; r++) {
+      const n = lens[r];
+      const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => host[r * C + b] - host[r * C + a] || a - b);
+      const sel = idx.slice(0, Math.min(n, k)).sort((a, b) => a - b);
+      want.set(sel, r * k);
+    }
+    const runs = ON_GPU ? 20 : 2;
+    for (let t = 0; t < runs; t++) {
+      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device }) as Tensor<'int32'>;
+      topk(logits, lengths, { k, out, deterministic: true });
+      expect(await out.toTypedArray()).toEqual(want);
+      out.dispose();
+    }
+  });
+
+  test('global slot: blockTable[req, i / P] * P + i % P, per row and per request, -1 kept', async () => {
+    const k = 128, C = 3000, rows = 4, P = 64, maxBlocks = Math.ceil(C / P);
+    const host = logitsRows(rng, rows, C, C, false);
+    const lens = [3000, 100, 129, 2000];
+    const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+    const plain = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
+    const bt = randInt32(rng, 2 * maxBlocks, 0, 1 << 16);
+    const cu = Tensor.from(Int32Array.from([0, 1, 4]), [3], { device }) as Tensor<'int32'>;
+    const got = await topk(logits, lengths, { k, deterministic: true, blockTable: Tensor.from(bt, [2, maxBlocks], { device }) as Tensor<'int32'>, pageSize: P, cuSeqlensQ: cu }).toTypedArray();
+    const want = Int32Array.from(plain, (v, j) => {
+      const req = Math.floor(j / k) < 1 ? 0 : 1;
+      return v < 0 ? -1 : bt[req * maxBlocks + Math.floor(v / P)] * P + (v % P);
+    });
+    expect(got).toEqual(want);
+  });
+
+  test('trivialTopk: 0..len-1 then -1 without logits, through the transforms', async () => {
+    const k = 16, lens = [0, 3, 16, 20];
+    const lengths = Tensor.from(Int32Array.from(lens), [4], { device }) as Tensor<'int32'>;
+    const got = await trivialTopk(lengths, { k }).toTypedArray();
+    const want = new Int32Array(4 * k).fill(-1);
+    lens.forEach((l, r) => {
+      for (let j = 0; j < Math.min(l, k); j++) want[r * k + j] = j;
+    });
+    expect(got).toEqual(want);
+    const bt = Tensor.from(Int32Array.from([5, 9, 2, 7, 1, 1, 3, 3]), [4, 2], { device }) as Tensor<'int32'>;
+    const slots = await trivialTopk(lengths, { k, blockTable: bt, pageSize: 8 }).toTypedArray();
+    expect(Array.from(slots.subarray(k, k + 4))).toEqual([2 * 8, 2 * 8 + 1, 2 * 8 + 2, -1]);
+  });
+
   test('bad inputs', () => {
     const logits = Tensor.from(new Float32Array(40), [4, 10], { device }) as Tensor<'float32'>;
     const lengths = Tensor.from(Int32Array.from([1, 2, 3, 4]), [4], { device }) as Tensor<'int32'>;
@@ -108,5 +165,14 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     expectNsaError(() => topk(logits, lengths, { k: 2, cuSeqlensQ: lengths }), 'E_ARG', /cuSeqlensQ/);
     expectNsaError(() => topk(logits, lengths, { k: 2, pageTable: Tensor.from(new Int32Array(6), [3, 2], { device }) as never }), 'E_SHAPE', /pageTable.shape/);
     if (!ON_GPU) expectNsaError(() => topk(logits, Tensor.from(Int32Array.from([1, 2, 11, 4]), [4], { device }) as never, { k: 2 }), 'E_RANGE', /window inside/);
+    const bt = Tensor.from(new Int32Array(8), [4, 2], { device }) as Tensor<'int32'>;
+    expectNsaError(() => topk(logits, lengths, { k: 2, blockTable: bt }), 'E_RANGE', /pageSize: got 0/);
+    expectNsaError(() => topk(logits, lengths, { k: 2, blockTable: bt, pageSize: 48 }), 'E_RANGE', /pageSize: got 48, expected a power of two/);
+    expectNsaError(() => topk(logits, lengths, { k: 2, blockTable: bt, pageSize: 64, pageTable: bt }), 'E_ARG', /one output transform/);
+    expectNsaError(() => topk(logits, lengths, { k: 2, pageSize: 64 }), 'E_ARG', /pageSize/);
+    expectNsaError(() => topk(logits, lengths, { k: 2, deterministic: 1 as never }), 'E_ARG', /deterministic: got 1, expected true or false/);
+    expectNsaError(() => topk(logits, lengths, { k: -1 }), 'E_RANGE', /k: got -1/);
+    expectNsaError(() => topk(logits, lengths, { k: 2 ** 32 + 8 }), 'E_RANGE', /k: got 4294967304/);
+    expectNsaError(() => topk(logits, lengths, null as never), 'E_ARG', /options: got null/);
   });
 });

@@ -1,0 +1,201 @@
+// SPEC §0 rules under adversarial use (issue #14): no input, dispose order or misuse of streams and
+// graphs crashes the process or faults the GPU; every mistake is a typed NsaError before any launch.
+// Each GPU test ends by running a real op, so a device fault would fail the test that caused it.
+import {
+  captureGraph,
+  gatherK,
+  Graph,
+  IndexerKCache,
+  metadataCopy,
+  NsaIndexer,
+  pagedMqaLogits,
+  planAttention,
+  prepareMetadataCopy,
+  raggedMqaLogits,
+  Stream,
+  storeK,
+  Tensor,
+  topk,
+  type Device,
+  type MetadataSet,
+} from '../lib';
+import { native } from '../lib/native';
+import { describeDevice, describeGpuOnly, expectNsaError, randFp8, Rng } from './helpers';
+
+const i32 = (v: number[], device: Device) => Tensor.from(Int32Array.from(v), [v.length], { device }) as Tensor<'int32'>;
+
+/** A small top-k whose answer is known: proves the process and its GPU context still work. */
+async function stillWorks(device: Device): Promise<void> {
+  const logits = Tensor.from(Float32Array.from([3, 1, 4, 1, 5, 9, 2, 6]), [1, 8], { device }) as Tensor<'float32'>;
+  const out = await topk(logits, i32([8], device), { k: 2, deterministic: true }).toTypedArray();
+  expect(Array.from(out)).toEqual([5, 7]);
+}
+
+function metadataSet(device: Device, bs: number, width: number): MetadataSet {
+  return {
+    cacheSeqlens: i32(new Array(bs).fill(7), device),
+    cuSeqlensK: i32(new Array(bs + 1).fill(1), device),
+    pageTable: Tensor.from(new Int32Array(bs * width).fill(3), [bs, width], { device }) as Tensor<'int32'>,
+    nsaCacheSeqlens: i32(new Array(bs).fill(5), device),
+    nsaCuSeqlensK: i32(new Array(bs + 1).fill(2), device),
+  };
+}
+
+describeDevice('SPEC §0 robustness', (device: Device) => {
+  const rng = new Rng();
+
+  test('forged tensor descriptors: wrapped extents, unknown dtypes, non-tensors -> typed errors', () => {
+    const t = Tensor.zeros([4], { dtype: 'float32', device });
+    const src = Tensor.zeros([4], { dtype: 'float32', device });
+    const d = t.native();
+    d.shape = [2 ** 62];
+    d.strides = [-4];
+    expectNsaError(() => t.copyFrom(src), 'E_RANGE', /dst.shape\[0\]/);
+    d.shape = [2 ** 40];
+    d.strides = [2 ** 12];
+    expectNsaError(() => t.copyFrom(src), 'E_RANGE', /dst: got a view reaching outside its storage/);
+    d.shape = [4];
+    d.strides = [1];
+    d.dtype = 'float64' as never;
+    expectNsaError(() => t.copyFrom(src), 'E_DTYPE', /dst.dtype: got float64/);
+    d.dtype = 'float32';
+    d.byteOffset = -8;
+    expectNsaError(() => t.copyFrom(src), 'E_RANGE', /dst.byteOffset/);
+    d.byteOffset = 0;
+    t.copyFrom(src); // repaired descriptor works again
+    expectNsaError(() => native.copy({ dst: { storage: 5 } as never, src: src.native() }), 'E_ARG', /dst: got an object without tensor storage/);
+    expectNsaError(() => (native.copy as (a: unknown) => void)(null), 'E_ARG', /copy\(arguments\)/);
+  });
+
+  test('forged streams and graphs are E_ARG, never a crash', () => {
+    const logits = Tensor.zeros([1, 8], { device });
+    const lens = i32([8], device);
+    expectNsaError(() => topk(logits, lens, { stream: { deviceIndex: 0, handle: 0xdeadbeef } as never }), 'E_ARG', /stream: got object, expected a Stream/);
+    expectNsaError(() => native.topk({ logits: logits.native(), lengths: lens.native(), out: Tensor.zeros([1, 2], { dtype: 'int32', device }).native(), k: 2, stream: { handle: 1 } as never }), 'E_ARG', /stream/);
+    expectNsaError(() => new Graph(0x1234 as never, { handle: 0 } as never).replay(), 'E_ARG');
+    expectNsaError(() => captureGraph(undefined as never, () => undefined), 'E_ARG', /stream/);
+  });
+
+  test('host allocations that cannot fit are E_RANGE', () => {
+    expectNsaError(() => Tensor.empty([2 ** 40], { dtype: 'uint8', device }), 'E_RANGE');
+    expectNsaError(() => Tensor.empty([1e300]), 'E_RANGE', /shape/);
+    expectNsaError(() => IndexerKCache.alloc(130150525, { device }), 'E_RANGE');
+    const cache = IndexerKCache.alloc(2, { device });
+    expectNsaError(() => gatherK(cache, Tensor.zeros([1, 2], { dtype: 'int32', device }), i32([0, 1], device), { numTokens: 2 ** 33 }), 'E_RANGE', /numTokens/);
+  });
+
+  test('null and wrongly typed arguments are E_ARG (never a TypeError)', () => {
+    const cache = IndexerKCache.alloc(2, { device });
+    const k = Tensor.zeros([1, 128], { dtype: 'bfloat16', device });
+    const slots = Tensor.from([0n], [1], { dtype: 'int64', device }) as Tensor<'int64'>;
+    const logits = Tensor.zeros([1, 8], { device });
+    const lens = i32([8], device);
+    const set = metadataSet(device, 2, 4);
+    expectNsaError(() => storeK(cache, k, slots, null as never), 'E_ARG', /options: got null/);
+    expectNsaError(() => topk(logits, lens, null as never), 'E_ARG');
+    expectNsaError(() => metadataCopy(set, metadataSet(device, 2, 4), null as never), 'E_ARG');
+    expectNsaError(() => metadataCopy(set, metadataSet(device, 2, 4), { sizes: null as never }), 'E_ARG', /sizes/);
+    const q = Tensor.zeros([1, 1, 64, 128], { dtype: 'float8_e4m3fn', device });
+    const w = Tensor.zeros([1, 64], { device });
+    expectNsaError(() => (pagedMqaLogits as (...a: unknown[]) => unknown)(q, cache, w, i32([1], device), Tensor.zeros([1, 1], { dtype: 'int32', device })), 'E_RANGE', /maxContextLen/);
+    expectNsaError(() => logits.copyFrom(null as never), 'E_ARG', /src/);
+    expectNsaError(() => Tensor.from(null as never), 'E_ARG', /data/);
+    expectNsaError(() => Tensor.from([1.5], [1], { dtype: 'int64' }), 'E_ARG', /an integer/);
+    expectNsaError(() => Tensor.full([2], 1.5, { dtype: 'int64' }), 'E_ARG', /an integer/);
+    expectNsaError(() => logits.view(null as never), 'E_SHAPE');
+    expectNsaError(() => planAttention(null as never), 'E_ARG', /batch/);
+    expectNsaError(() => planAttention({ mode: 'extend', seqLens: 5 as never }), 'E_ARG', /seqLens/);
+    expectNsaError(() => new NsaIndexer(cache).run(null as never, { k, slotMapping: slots }), 'E_ARG', /plan/);
+    expectNsaError(() => new IndexerKCache(Tensor.zeros([1, 8448], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: 2 ** 32 + 64 }), 'E_RANGE', /pageSize/);
+    expectNsaError(() => storeK(cache, k, slots, { scaleFormat: 'e8m0' as never }), 'E_ARG', /scaleFormat: got e8m0, expected 'ue8m0' \| 'fp32'/);
+  });
+
+  test('metadata plans: dispose(), and no run after a tensor was disposed', () => {
+    const src = metadataSet(device, 2, 4);
+    const dst = metadataSet(device, 2, 4);
+    const plan = prepareMetadataCopy(src, dst);
+    expect(plan.run()).toBeGreaterThanOrEqual(1);
+    dst.pageTable.dispose();
+    expectNsaError(() => plan.run(), 'E_DISPOSED', /plan/);
+    plan.dispose();
+    plan.dispose();
+    expectNsaError(() => plan.run(), 'E_DISPOSED');
+  });
+
+  test('unaligned views: refused before launch where kernels use 16-byte accesses, correct elsewhere', async () => {
+    const H = 32, D = 128;
+    const cache = IndexerKCache.alloc(2, { device, layout: 'plain' });
+    const w = Tensor.from(Float32Array.from({ length: 2 * H }, () => rng.normal()), [2, H], { device }) as Tensor<'float32'>;
+    const bt = Tensor.from(Int32Array.from([0, 1]), [2, 1], { device }) as Tensor<'int32'>;
+    const qBytes = Tensor.from(randFp8(rng, 2 * H * D + 16), [2 * H * D + 16], { dtype: 'float8_e4m3fn', device });
+    const qOff1 = qBytes.narrow(0, 1, 2 * H * D).view([2, 1, H, D]);
+    expectNsaError(() => pagedMqaLogits(qOff1, cache, w, i32([10, 20], device), bt, { maxContextLen: 64 }), 'E_ARG', /q: got a view starting 1 bytes past a 16-byte boundary/);
+    expectNsaError(() => raggedMqaLogits(qOff1.view([2, H, D]), Tensor.zeros([4, D], { dtype: 'float8_e4m3fn', device }), Tensor.zeros([4], { device }), w, i32([0, 0], device), i32([4, 4], device)), 'E_ARG', /q: got a view starting 1 bytes/);
+    // 16 bytes in: aligned, so it runs (and agrees with the aligned copy).
+    const q16 = qBytes.narrow(0, 16, 2 * H * D).view([2, 1, H, D]);
+    const a = await pagedMqaLogits(q16, cache, w, i32([10, 20], device), bt, { maxContextLen: 64, clean: true }).toTypedArray();
+    const b = await pagedMqaLogits(q16.contiguous().to(device), cache, w, i32([10, 20], device), bt, { maxContextLen: 64, clean: true }).toTypedArray();
+    expect(a).toEqual(b);
+    // gatherK: the cache and out.k as views at byte offsets
+    const P = 64, page = P * (D + 4);
+    const raw = Tensor.zeros([2 * page + 16], { dtype: 'uint8', device }) as Tensor<'uint8'>;
+    expectNsaError(() => new IndexerKCache(raw.narrow(0, 1, 2 * page).view([2, page])), 'E_ARG', /cache: got a view starting 1 bytes past/);
+    const c16 = new IndexerKCache(raw.narrow(0, 16, 2 * page).view([2, page]), { layout: 'plain' });
+    const kBf16 = Tensor.from(Float32Array.from({ length: 3 * D }, () => rng.normal()), [3, D], { dtype: 'bfloat16', device }) as Tensor<'bfloat16'>;
+    storeK(c16, kBf16, Tensor.from([0n, 1n, 2n], [3], { dtype: 'int64', device }) as Tensor<'int64'>);
+    const g = gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }) as Tensor<'int32'>, i32([0, 3], device), { numTokens: 3 });
+    expect((await g.scale.toTypedArray()).every((s) => s > 0)).toBe(true);
+    const outRaw = Tensor.empty([3 * D + 1], { dtype: 'float8_e4m3fn', device });
+    const outK = outRaw.narrow(0, 1, 3 * D).view([3, D]);
+    expectNsaError(() => gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }) as Tensor<'int32'>, i32([0, 3], device), { out: { k: outK, scale: Tensor.empty([3], { device }) as Tensor<'float32'> } }), 'E_ARG', /out.k: got a view starting 1 bytes/);
+    await stillWorks(device);
+  });
+});
+
+describeGpuOnly('SPEC §0 robustness on the GPU: lifecycle', (device: Device) => {
+  const rng = new Rng();
+
+  test('dispose while a download is in flight; 100 downloads with every other tensor disposed', async () => {
+    const n = 1 << 16;
+    const host = Float32Array.from({ length: n }, () => rng.normal());
+    const t = Tensor.from(host, [n], { device });
+    const p = t.toTypedArray();
+    t.dispose();
+    const reuse = Tensor.from(new Float32Array(n).fill(7), [n], { device }); // may take the same memory
+    expect(await p).toEqual(host);
+    reuse.dispose();
+    const tensors = Array.from({ length: 100 }, (_, i) => Tensor.full([4096], i, { device }));
+    const downloads = tensors.map((x) => x.toTypedArray());
+    tensors.forEach((x, i) => {
+      if (i % 2 === 1) x.dispose();
+    });
+    const got = await Promise.all(downloads);
+    got.forEach((a, i) => expect(a[4095]).toBe(i));
+    for (const x of tensors) x.dispose();
+    await stillWorks(device);
+  });
+
+  test('a disposed stream: ops, graphs captured on it and synchronize are E_DISPOSED', async () => {
+    const logits = Tensor.from(Float32Array.from({ length: 64 }, () => rng.normal()), [1, 64], { device }) as Tensor<'float32'>;
+    const lens = i32([64], device);
+    const out = Tensor.empty([1, 4], { dtype: 'int32', device }) as Tensor<'int32'>;
+    const s = Stream.create(device);
+    const graph = captureGraph(s, () => void topk(logits, lens, { k: 4, out, stream: s }));
+    graph.replay();
+    s.synchronize();
+    s.dispose();
+    expectNsaError(() => topk(logits, lens, { k: 4, stream: s }), 'E_DISPOSED', /stream/);
+    expectNsaError(() => graph.replay(), 'E_DISPOSED', /stream/);
+    expectNsaError(() => s.synchronize(), 'E_DISPOSED');
+    graph.replay(Stream.default(device)); // on a live stream it still works
+    Stream.default(device).synchronize();
+    graph.dispose();
+    expectNsaError(() => graph.replay(), 'E_DISPOSED');
+    await stillWorks(device);
+  });
+
+  test('device allocations that cannot fit are E_RANGE', async () => {
+    expectNsaError(() => Tensor.empty([2 ** 50], { dtype: 'uint8', device }), 'E_RANGE', /out of memory/);
+    await stillWorks(device);
+  });
+});
