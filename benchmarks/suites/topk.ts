@@ -1,19 +1,22 @@
-// SPEC §4 top-k 2048 over logit rows.
-import { Stream, Tensor, topk } from '../../lib';
+// SPEC §4 top-k 2048 over logit rows: the issue's B x L shapes, each also `deterministic`, and the fused
+// global-slot output at 64 x 8192. Graph replay on the GPU; bytes = the logits read once + the indices.
+import { Stream, Tensor, topk, type TopKOptions } from '../../lib';
 import { graphTime, hostTime } from '../timing';
 import { BenchResult, Suite, withFloor } from '../types';
 
+const GPU_SHAPES: [number, number][] = [[1, 131072], [4, 65536], [16, 8192], [16, 65536], [64, 8192], [64, 65536], [128, 131072]];
+const PAGE = 64;
+
 export const topkSuite: Suite = {
   name: 'topk',
-  description: 'top-k 2048 over rows of logits (radix select)',
+  description: 'top-k 2048 over rows of logits (radix select): default, deterministic, global slot',
   inDefaultSet: true,
   async run(ctx) {
     const out: BenchResult[] = [];
     const gpu = ctx.device !== 'cpu';
-    const shapes: [number, number][] = gpu ? [[64, 8192], [64, 65536], [128, 131072]] : [[8, 8192]];
+    const shapes: [number, number][] = gpu ? (ctx.quick ? [[64, 8192], [1, 131072]] : GPU_SHAPES) : [[8, 8192]];
     const stream = gpu ? Stream.create(ctx.device) : undefined;
     for (const [rows, len] of shapes) {
-      ctx.progress(`topk ${rows}x${len}`);
       const host = new Float32Array(rows * len);
       let s = 12345;
       for (let i = 0; i < host.length; i++) {
@@ -23,10 +26,21 @@ export const topkSuite: Suite = {
       const logits = Tensor.from(host, [rows, len], { device: ctx.device }) as Tensor<'float32'>;
       const lengths = Tensor.from(new Int32Array(rows).fill(len), [rows], { device: ctx.device }) as Tensor<'int32'>;
       const o = Tensor.empty([rows, 2048], { dtype: 'int32', device: ctx.device }) as Tensor<'int32'>;
-      const run = () => topk(logits, lengths, { k: 2048, out: o, stream });
-      const t = gpu ? graphTime(stream!, run, { callsPerGraph: 10, iters: 10 }) : hostTime(run, { iters: 2, repeats: 3, warmup: 1 });
-      out.push(withFloor({ suite: 'topk', case: `k=2048 ${rows}x${len}`, device: ctx.device, us: t.us, bytes: rows * len * 4 + rows * 2048 * 4 }, ctx));
-      for (const x of [logits, lengths, o]) x.dispose();
+      const blocks = Math.ceil(len / PAGE);
+      const blockTable = Tensor.from(Int32Array.from({ length: rows * blocks }, (_, i) => (i * 7919) % (rows * blocks)), [rows, blocks], { device: ctx.device }) as Tensor<'int32'>;
+      const variants: [string, TopKOptions][] = [
+        ['', {}],
+        [' deterministic', { deterministic: true }],
+      ];
+      if (rows === 64 && len === 8192) variants.push([` globalslot p${PAGE}`, { blockTable, pageSize: PAGE }]);
+      for (const [suffix, extra] of variants) {
+        const name = `k=2048 ${rows}x${len}${suffix}`;
+        ctx.progress(`topk ${name}`);
+        const run = () => topk(logits, lengths, { k: 2048, out: o, stream, ...extra });
+        const t = gpu ? graphTime(stream!, run, { callsPerGraph: 10, iters: 10 }) : hostTime(run, { iters: 2, repeats: 3, warmup: 1 });
+        out.push(withFloor({ suite: 'topk', case: name, device: ctx.device, us: t.us, bytes: rows * len * 4 + rows * 2048 * 4 }, ctx));
+      }
+      for (const x of [logits, lengths, o, blockTable]) x.dispose();
     }
     stream?.dispose();
     return out;
