@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
+#include <utility>
 #include <vector>
 
 #ifdef NSA_WITH_GPU
@@ -104,18 +106,37 @@ DeviceInfo device_info(int device) {
 
 void set_device(int device) { NSA_GPU_CHECK(gpuSetDevice(device)); }
 
-int sm_count(int device) {
-  require_gpu_device(device, "sm_count");
+namespace {
+struct DeviceFacts {
+  int sm_count = 0;
+  int cc = 0;
+  size_t total_memory = 0;
+};
+DeviceFacts device_facts(int device) {
+  require_gpu_device(device, "device facts");
   static std::mutex mu;
-  static std::vector<int> counts;
+  static std::vector<DeviceFacts> facts;
   std::lock_guard<std::mutex> lock(mu);
-  if (counts.empty()) counts.assign(backend_info().device_count, 0);
-  if (counts[device] == 0) {
+  if (facts.empty()) facts.assign(backend_info().device_count, DeviceFacts{});
+  if (facts[device].sm_count == 0) {
     gpuDeviceProp_t p;
     NSA_GPU_CHECK(gpuGetDeviceProperties(&p, device));
-    counts[device] = p.multiProcessorCount;
+    facts[device] = DeviceFacts{p.multiProcessorCount, p.major * 10 + p.minor, p.totalGlobalMem};
   }
-  return counts[device];
+  return facts[device];
+}
+}  // namespace
+
+int sm_count(int device) { return device_facts(device).sm_count; }
+int compute_capability(int device) { return device_facts(device).cc; }
+
+void once_per_device(const void* tag, int device, const std::function<void()>& setup) {
+  static std::mutex mu;
+  static std::set<std::pair<const void*, int>> done;
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count({tag, device})) return;
+  setup();
+  done.insert({tag, device});
 }
 
 StreamHandle default_stream(int device) {
@@ -184,6 +205,10 @@ void graph_destroy(StreamHandle exec) { NSA_GPU_CHECK(gpuGraphExecDestroy(reinte
 
 void* device_alloc(size_t bytes, int device, StreamHandle s) {
   require_gpu_device(device, "device allocation");
+  // More than the device has can never succeed: refused without asking the runtime (no API error).
+  if (bytes > device_facts(device).total_memory)
+    fail(ErrorCode::Range, "allocation", std::to_string(bytes) + " bytes on " + device_str(device),
+         "at most the device's " + std::to_string(device_facts(device).total_memory) + " bytes (out of memory)");
   set_device(device);
   void* p = nullptr;
   // Stream-ordered pool allocator: reuse without a device sync; 0 bytes still gets a unique pointer.
@@ -250,6 +275,8 @@ void memset_bytes(void* dst, int device, int value, size_t bytes, StreamHandle s
 DeviceInfo device_info(int) { no_gpu("devices()"); }
 void set_device(int) { no_gpu("setDevice"); }
 int sm_count(int) { no_gpu("sm_count"); }
+int compute_capability(int) { no_gpu("compute_capability"); }
+void once_per_device(const void*, int, const std::function<void()>&) { no_gpu("once_per_device"); }
 StreamHandle default_stream(int) { no_gpu("stream"); }
 StreamHandle resolve_stream(StreamHandle s, int) { return s; }
 StreamHandle stream_create(int) { no_gpu("Stream"); }

@@ -3,6 +3,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <string>
 
 #include "core/args.h"
@@ -38,8 +42,32 @@ void require_gpu_device(int device, const char* what);
 DeviceInfo device_info(int device);
 
 void set_device(int device);
-// Multiprocessor count, cached per device (cudaGetDeviceProperties is too slow for a hot path).
+// Multiprocessor count and compute capability (major * 10 + minor), cached per device
+// (cudaGetDeviceProperties is too slow for a hot path).
 int sm_count(int device);
+int compute_capability(int device);
+// The one per-device cache of one-time setup (kernel attributes and the like): runs setup() the first
+// time (tag, device) is seen in this process; thread-safe; any number of devices. A setup that throws
+// runs again next time.
+void once_per_device(const void* tag, int device, const std::function<void()>& setup);
+
+// A value computed once per (device, key) and kept for the process (a launch configuration, say);
+// thread-safe, any number of devices. The reference stays valid (std::map nodes do not move).
+template <class T>
+class PerDevice {
+ public:
+  template <class Make>
+  const T& get(int device, int key, Make&& make) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = values_.find({device, key});
+    if (it == values_.end()) it = values_.emplace(std::make_pair(device, key), make()).first;
+    return it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<int, int>, T> values_;
+};
 // The stream ops run on when the caller names none: one non-blocking stream per device, made lazily
 // (the legacy NULL stream cannot be captured into a graph).
 StreamHandle default_stream(int device);

@@ -320,11 +320,8 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
 template <int kHeads, int kN>
 void launch(const MqaLogitsParams& p, gpuStream_t s) {
   const int smem = kStages * kStageBytes + (kHeads / 16) * kMqaTile * 4 + kCtaPositions * 4;
-  static bool configured = false;  // > 48 KB of dynamic shared memory needs the opt-in once
-  if (!configured) {
-    NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(mqa_logits_kernel<kHeads, kN>), gpuFuncAttributeMaxDynamicSharedMemorySize, smem));
-    configured = true;
-  }
+  static_assert(kStages * kStageBytes + (64 / 16) * kMqaTile * 4 + kCtaPositions * 4 <= 48 * 1024,
+                "the portable kernel stays under the 48 KB that needs no opt-in");
   const int64_t chunks = (p.max_context_len + kCtaPositions - 1) / kCtaPositions;
   const dim3 grid(static_cast<unsigned>(chunks < 1 ? 1 : chunks), static_cast<unsigned>(p.batch));
   mqa_logits_kernel<kHeads, kN><<<grid, kHeads * 2, smem, s>>>(p);
@@ -352,9 +349,9 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   struct Config {
     int stages = 0, grid = 0, per_sm = 1;
   };
-  static Config configs[16][4];  // [device][next_n - 1]
-  Config& c = configs[device][p.next_n - 1];
-  if (c.grid == 0) {
+  static PerDevice<Config> configs;  // per (device, next_n)
+  const Config& c = configs.get(device, p.next_n, [&] {
+    Config c;
     const int sms = sm_count(device);
     int smem_sm = 0;
     NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
@@ -381,7 +378,8 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
     NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, sm90::kThreads, smem));
     c.per_sm = std::max(per_sm, 1);
     c.grid = sms * c.per_sm;
-  }
+    return c;
+  });
   // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
   launch_pdl(sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>, dim3(c.grid), dim3(sm90::kThreads),
              static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, p, c.stages, c.per_sm);
@@ -394,16 +392,9 @@ bool use_sm90(const MqaLogitsParams& p, int device) {
     const char* e = std::getenv("NSA_MQA_PORTABLE");
     return e != nullptr && e[0] == '1';
   }();
-  static int cc[16] = {};  // major * 10 + minor, per device
-  if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests || device < 0 || device >= 16) return false;
-  if (cc[device] == 0) {
-    int major = 0, minor = 0;
-    NSA_GPU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    NSA_GPU_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-    cc[device] = major * 10 + minor;
-  }
-  const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  return cc[device] == 90 && aligned(p.cache) && aligned(p.q) && aligned(p.weights);
+  if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests) return false;
+  // q and the cache are 16-byte aligned (checked before launch); weights are whole floats.
+  return compute_capability(device) == 90 && reinterpret_cast<uintptr_t>(p.weights) % 16 == 0;
 #else
   (void)p;
   (void)device;

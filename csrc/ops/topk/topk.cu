@@ -1,14 +1,26 @@
-// Top-k by radix select, one 1024-thread block per row: three passes (11 + 11 + 10 bits) over
-// order-preserving keys build shared-memory histograms of the elements still in the running, narrowing
-// to the exact k-th largest key T; every index with key > T is written, and just enough with key == T.
-// Deterministic rows end with one ordered pass instead: a block-wide scan over the row in position order
-// writes each selected index at its rank, so ties go to the smallest positions and rows repeat exactly.
-// Rows up to kCacheElems keys are read from global memory once and kept in shared memory. When the top
-// digit's bin holding T fits in the candidate space (the rest of shared memory; the usual case), one pass
-// emits the keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final
-// pick run over that list.
+// Top-k by radix select, 1024 threads per row (or per slice of a row): three passes (11 + 11 + 10 bits)
+// over order-preserving keys build shared-memory histograms of the elements still in the running,
+// narrowing to the exact k-th largest key T; every index with key > T is written, and just enough with
+// key == T. Rows (slices) up to kCacheElems keys are read from global memory once and kept in shared
+// memory. When the top digit's bin holding T fits in the candidate space (the rest of shared memory; the
+// usual case), one pass emits the keys above that bin and compacts the bin into a candidate list, and
+// passes 2-3 and the final pick run over that list.
+//
+// Long rows with few rows in the batch are split over a thread-block cluster (sm_90): each CTA of the
+// cluster takes one slice of the row, and the CTAs add their histograms through distributed shared
+// memory after each pass, so all of them narrow to the same T; the output counters live in rank 0's
+// shared memory. B = 1 then uses up to 8 SMs instead of one, and every slice fits in shared memory.
+//
+// Deterministic rows end with one ordered pass instead: a block-wide scan over the slice in position
+// order writes each selected index at its rank (slices after the counts of the slices before them), so
+// ties go to the smallest positions and rows repeat exactly.
+#include <cstdlib>
+
 #include "gpu/check.h"
 #include "ops/topk/topk.h"
+#if defined(NSA_WITH_CUDA)
+#include <cooperative_groups.h>
+#endif
 
 namespace nsa {
 namespace {
@@ -73,6 +85,42 @@ __device__ __forceinline__ void visit(int count, KeyAt key_at, Body body) {
   }
 }
 
+
+// ---- clusters: size 1 (one CTA per row) wherever thread-block clusters are not compiled in ----
+#if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define NSA_TOPK_CLUSTERS 1
+__device__ __forceinline__ int cluster_ctas() { return static_cast<int>(cooperative_groups::this_cluster().num_blocks()); }
+__device__ __forceinline__ int cluster_rank() { return static_cast<int>(cooperative_groups::this_cluster().block_rank()); }
+__device__ __forceinline__ void cluster_sync() { cooperative_groups::this_cluster().sync(); }
+// The same shared variable in CTA `rank` of the cluster.
+template <class T>
+__device__ __forceinline__ T* cluster_peer(T* local, int rank) { return cooperative_groups::this_cluster().map_shared_rank(local, rank); }
+#else
+__device__ __forceinline__ int cluster_ctas() { return 1; }
+__device__ __forceinline__ int cluster_rank() { return 0; }
+__device__ __forceinline__ void cluster_sync() { __syncthreads(); }
+template <class T>
+__device__ __forceinline__ T* cluster_peer(T* local, int) { return local; }
+#endif
+
+// After each CTA built its histogram of its slice: the row's histogram, in `merged` (= hist for one CTA).
+// Two cluster barriers: every histogram is complete before any is read, and every remote read is done
+// before any CTA clears its histogram for the next pass.
+__device__ __forceinline__ const int* merge_hist(int* hist, int* merged, int ctas) {
+  if (ctas == 1) {
+    __syncthreads();
+    return hist;
+  }
+  cluster_sync();
+  for (int b = threadIdx.x; b < kBins; b += kThreads) {
+    int sum = 0;
+    for (int r = 0; r < ctas; ++r) sum += cluster_peer(hist, r)[b];
+    merged[b] = sum;
+  }
+  cluster_sync();
+  return merged;
+}
+
 // Exclusive prefix sum of one value per thread over the block; `total` gets the block's sum. s_warp
 // holds 32 words; the caller synchronizes before reusing it.
 __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s_warp, uint32_t& total) {
@@ -94,23 +142,23 @@ __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s
   return gpu_shfl32(w_incl - w, warp) + incl - v;
 }
 
-// The deterministic final pass: positions in ascending order; an element is selected when key > T, or
-// key == T and fewer than `take_eq` equal keys come before it. Its output slot is (keys > T before it) +
-// min(keys == T before it, take_eq). Each thread takes kPer consecutive positions per step; the two
-// counts travel packed in one word (a step holds at most kThreads * kPer = 8192 < 2^16 keys).
-template <class KeyAt>
-__device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, int n, KeyAt key_at, uint32_t T, int take_eq,
-                                              int32_t* out, uint32_t* s_warp) {
+// The deterministic final pass over one slice (positions base + i, i < n): an element is selected when
+// key > T, or key == T and fewer than `take_eq` equal keys come before it in the row. Its output slot is
+// (keys > T before it) + min(keys == T before it, take_eq); gt_before / eq_before count the row's earlier
+// slices. Each thread takes kPer consecutive positions per step; the two counts travel packed in one
+// word (a step holds at most kThreads * kPer = 8192 < 2^16 keys).
+template <TopKOutput kOut, class KeyAt>
+__device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, int base_pos, int n, KeyAt key_at, uint32_t T,
+                                              int take_eq, uint32_t gt_before, uint32_t eq_before, int32_t* out, uint32_t* s_warp) {
   constexpr int kPer = 8;
-  uint32_t gt_before = 0, eq_before = 0;  // over earlier steps
   for (int base = 0; base < n; base += kThreads * kPer) {
     const int first = base + threadIdx.x * kPer;
     uint32_t key[kPer];
     uint32_t counts = 0;  // gt in the low half, eq in the high half
 #pragma unroll
     for (int u = 0; u < kPer; ++u) {
-      key[u] = first + u < n ? key_at(first + u) : 0u;
       const bool valid = first + u < n;
+      key[u] = valid ? key_at(first + u) : 0u;
       counts += valid && key[u] > T ? 1u : valid && key[u] == T ? 0x10000u : 0u;
     }
     uint32_t step_total;
@@ -120,10 +168,10 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
     for (int u = 0; u < kPer; ++u) {
       if (first + u >= n) break;
       if (key[u] > T) {
-        out[gt + min(eq, uint32_t(take_eq))] = topk_emit(p, row, first + u);
+        out[gt + min(eq, uint32_t(take_eq))] = topk_emit_as<kOut>(p, row, base_pos + first + u);
         ++gt;
       } else if (key[u] == T) {
-        if (eq < uint32_t(take_eq)) out[gt + eq] = topk_emit(p, row, first + u);
+        if (eq < uint32_t(take_eq)) out[gt + eq] = topk_emit_as<kOut>(p, row, base_pos + first + u);
         ++eq;
       }
     }
@@ -133,76 +181,127 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
   }
 }
 
-// Dynamic shared memory: [hist: kBins][region: kRegion words]. The region holds the cached row (first n
-// words, rows up to kCacheElems) and after it the candidate keys and indices, as many as fit.
+// Dynamic shared memory: [hist: kBins][merged: kBins][region: kRegion words]. The region holds the cached
+// slice (first n words, slices up to kCacheElems) and after it the candidate keys and indices, as many
+// as fit. `merged` is the cluster's histogram (unused by single-CTA rows).
 #if defined(NSA_WITH_HIP)
-constexpr int kRegion = 14272;  // 64 KB less the static variables: AMD's LDS is 64 KB per workgroup
+constexpr int kRegion = 12160;  // 64 KB less both histograms and the static variables: AMD's LDS is 64 KB
 #else
-constexpr int kRegion = 49152;  // 200 KB in all: 44 registers x 1024 threads already mean one CTA per SM
+constexpr int kRegion = 49152;  // 208 KB in all: 63 registers x 1024 threads already mean one CTA per SM
 #endif
-constexpr int kSmemBytes = (kBins + kRegion) * 4;
+constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
+template <bool kDeterministic, TopKOutput kOut>
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   extern __shared__ uint32_t smem_topk[];
   int* hist = reinterpret_cast<int*>(smem_topk);
-  uint32_t* cache = smem_topk + kBins;
+  int* merged_space = hist + kBins;
+  uint32_t* cache = smem_topk + 2 * kBins;
   __shared__ int s_bin, s_above, s_gt, s_eq, s_nc, s_group[kThreads / 32];
   __shared__ uint32_t s_scan[kThreads / 32];
-  const int64_t row = blockIdx.x;
+  __shared__ uint32_t s_count_gt, s_count_eq;
+  const int ctas = cluster_ctas(), rank = cluster_rank();
+  const int64_t row = blockIdx.x / ctas;
   int64_t start, len;
   topk_window(p, row, start, len);
   int32_t* out = p.out + row * p.k;
-  if (len <= p.k) {  // every position selected: no logits read
-    for (int j = threadIdx.x; j < p.k; j += kThreads) out[j] = topk_emit(p, row, j < len ? j : -1);
+  if (len <= p.k) {  // every position selected: no logits read (one CTA of the cluster writes)
+    if (rank == 0)
+      for (int j = threadIdx.x; j < p.k; j += kThreads) out[j] = topk_emit_as<kOut>(p, row, j < len ? j : -1);
     return;
   }
-  const float* src = p.logits + row * p.row_stride + start;
-  const int n = static_cast<int>(len);
-  const bool cached = n <= kCacheElems;
-  const int cand_cap = (kRegion - (cached ? n : 0)) / 2;
-  uint32_t* cand_key = cache + (cached ? n : 0);
+  // This CTA's slice of the row: positions [lo, lo + n).
+  const int slice = static_cast<int>((len + ctas - 1) / ctas);
+  const int lo = rank * slice;
+  const int n = len - lo <= 0 ? 0 : len - lo < slice ? static_cast<int>(len - lo) : slice;
+  const float* src = p.logits + row * p.row_stride + start + lo;
+  // Uniform over the cluster (from the slice size, not n): every CTA takes the same branches below.
+  const bool cached = slice <= kCacheElems;
+  const int cand_cap = (kRegion - (cached ? slice : 0)) / 2;
+  uint32_t* cand_key = cache + (cached ? slice : 0);
   int32_t* cand_idx = reinterpret_cast<int32_t*>(cand_key + cand_cap);
+  // Output counters: rank 0's, shared by the cluster (a single CTA keeps shared-memory atomics).
+  auto count_gt = [&]() { return ctas == 1 ? atomicAdd(&s_gt, 1) : atomicAdd(cluster_peer(&s_gt, 0), 1); };
+  auto count_eq = [&]() { return ctas == 1 ? atomicAdd(&s_eq, 1) : atomicAdd(cluster_peer(&s_eq, 0), 1); };
 
-  // One radix pass over `count` keys (key_at(i)) still matching `prefix` on the bits above `shift`:
-  // histogram the digit, find the bin holding the remaining-th largest, narrow prefix / remaining.
-  uint32_t prefix = 0;
-  int remaining = p.k;
-  const int shifts[3] = {21, 10, 0};
-  auto pass = [&](int pi, int count, auto key_at, bool fill_cache) {
-    const int shift = shifts[pi];
-    const uint32_t digit_mask = pi < 2 ? 0x7FFu : 0x3FFu;
-    const uint32_t hi_mask = pi == 0 ? 0u : ~((1u << (shift + (pi < 2 ? 11 : 10))) - 1u);
+  // Histogram `count` keys (key_at(i)) into bin_of(key) (callers skip keys outside the running prefix
+  // by returning -1), merge over the cluster, and find the bin holding the remaining-th largest: s_bin,
+  // s_above (keys in higher bins). Returns the row's count in that bin.
+  auto histogram_pass = [&](int count, auto key_at, auto bin_of, bool fill_cache, int remaining) {
     for (int b = threadIdx.x; b < kBins; b += kThreads) hist[b] = 0;
     __syncthreads();
     visit<8>(count, key_at, [&](int i, uint32_t key) {
-      if (fill_cache) cache[i] = key;  // the first pass over a short row also caches its keys
-      if ((key & hi_mask) == prefix) atomicAdd(&hist[(key >> shift) & digit_mask], 1);
+      if (fill_cache) cache[i] = key;  // the first pass over a short slice also caches its keys
+      const int bin = bin_of(key);
+      if (bin >= 0) atomicAdd(&hist[bin], 1);
     });
+    const int* row_hist = merge_hist(hist, merged_space, ctas);
+    find_bin(row_hist, remaining, s_group, &s_bin, &s_above);
     __syncthreads();
-    find_bin(hist, remaining, s_group, &s_bin, &s_above);
-    __syncthreads();
+    return row_hist[s_bin];
+  };
+  // Radix pass pi (digits of 11, 11 and 10 bits from the top) over `count` keys still matching `prefix`
+  // above the digit: narrows prefix / remaining to the bin of the remaining-th largest and returns the
+  // row's count in that bin. After pass 2, prefix is the exact k-th largest key.
+  uint32_t prefix = 0;
+  int remaining = p.k;
+  auto radix_pass = [&](int pi, int count, auto key_at, bool fill_cache) {
+    const int shift = pi == 0 ? 21 : pi == 1 ? 10 : 0;
+    const uint32_t digit_mask = pi < 2 ? 0x7FFu : 0x3FFu;
+    const uint32_t hi_mask = pi == 0 ? 0u : ~((1u << (shift + (pi < 2 ? 11 : 10))) - 1u);
+    const int in_bin = histogram_pass(
+        count, key_at, [&](uint32_t key) { return (key & hi_mask) == prefix ? int((key >> shift) & digit_mask) : -1; }, fill_cache, remaining);
     prefix |= static_cast<uint32_t>(s_bin) << shift;
     remaining -= s_above;
-    const int in_bin = hist[s_bin];
-    __syncthreads();  // s_bin / s_above / hist are rewritten by the next pass
+    __syncthreads();  // s_bin / s_above / the histograms are rewritten by the next pass
     return in_bin;
   };
-  auto row_key = [&](int i) { return cached ? cache[i] : topk_key(src[i]); };
+  auto slice_key = [&](int i) { return cached ? cache[i] : topk_key(src[i]); };
+  // Deterministic: the counts of earlier slices, then the ordered pass; a cluster ends on a barrier so
+  // rank 0's counters outlive every CTA's use of them.
+  auto finish_in_order = [&](auto key_at) {
+    uint32_t gt0 = 0, eq0 = 0;
+    if (ctas > 1) {
+      uint32_t total_gt, total_eq;
+      uint32_t gt_l = 0, eq_l = 0;
+      for (int i = threadIdx.x; i < n; i += kThreads) {
+        const uint32_t key = key_at(i);
+        gt_l += key > prefix;
+        eq_l += key == prefix;
+      }
+      block_exclusive_scan(gt_l, s_scan, total_gt);
+      __syncthreads();
+      block_exclusive_scan(eq_l, s_scan, total_eq);
+      if (threadIdx.x == 0) {
+        s_count_gt = total_gt;
+        s_count_eq = total_eq;
+      }
+      cluster_sync();
+      for (int r = 0; r < rank; ++r) {
+        gt0 += *cluster_peer(&s_count_gt, r);
+        eq0 += *cluster_peer(&s_count_eq, r);
+      }
+    }
+    emit_in_order<kOut>(p, row, lo, n, key_at, prefix, remaining, gt0, eq0, out, s_scan);
+    if (ctas > 1) cluster_sync();
+  };
 
   if (threadIdx.x == 0) {
     s_gt = 0;
     s_eq = 0;
     s_nc = 0;
   }
-  const int in_bin = pass(0, n, [&](int i) { return topk_key(src[i]); }, cached);
+  // Pass 0 over the slice (its one global read; short slices are cached as they go). It ends on
+  // cluster barriers: the counters are zero before any CTA emits.
+  const int in_bin = radix_pass(0, n, [&](int i) { return topk_key(src[i]); }, cached);
   if (in_bin <= cand_cap) {
     // Few keys share the top digit of the k-th largest: emit every key above that digit now and move the
-    // ones in it to a candidate list; the two remaining passes and the final pick run over that list only
-    // (2 passes over the row instead of 4).
+    // ones in it to a candidate list; passes 1-2 and the final pick run over that list only (2 passes over
+    // the slice instead of 4).
     const uint32_t top = prefix;  // digit bits 21..31 of the k-th largest
-    visit<8>(n, row_key, [&](int i, uint32_t key) {
+    visit<8>(n, slice_key, [&](int i, uint32_t key) {
       if ((key & 0xFFE00000u) > top) {
-        if (!p.deterministic) out[atomicAdd(&s_gt, 1)] = topk_emit(p, row, i);
+        if (!kDeterministic) out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
       } else if ((key & 0xFFE00000u) == top) {
         const int c = atomicAdd(&s_nc, 1);
         cand_key[c] = key;
@@ -211,54 +310,121 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     });
     __syncthreads();
     const int nc = s_nc;
-    pass(1, nc, [&](int i) { return cand_key[i]; }, false);
-    pass(2, nc, [&](int i) { return cand_key[i]; }, false);
-    if (p.deterministic) {
-      emit_in_order(p, row, n, row_key, prefix, remaining, out, s_scan);
+    radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false);
+    radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
+    if (kDeterministic) {
+      finish_in_order(slice_key);
       return;
     }
     const int gt_total = p.k - remaining;
     for (int i = threadIdx.x; i < nc; i += kThreads) {
       const uint32_t key = cand_key[i];
       if (key > prefix) {
-        out[atomicAdd(&s_gt, 1)] = topk_emit(p, row, cand_idx[i]);
+        out[count_gt()] = topk_emit_as<kOut>(p, row, lo + cand_idx[i]);
       } else if (key == prefix) {
-        const int e = atomicAdd(&s_eq, 1);
-        if (e < remaining) out[gt_total + e] = topk_emit(p, row, cand_idx[i]);
+        const int e = count_eq();
+        if (e < remaining) out[gt_total + e] = topk_emit_as<kOut>(p, row, lo + cand_idx[i]);
       }
     }
+    if (ctas > 1) cluster_sync();
     return;
   }
-  pass(1, n, row_key, false);
-  pass(2, n, row_key, false);
+  // Many keys share the top digit (heavy ties): passes 1-2 over the whole slice.
+  radix_pass(1, n, slice_key, false);
+  radix_pass(2, n, slice_key, false);
   // prefix is now the k-th largest key; `remaining` of the elements equal to it are taken.
-  if (p.deterministic) {
-    emit_in_order(p, row, n, row_key, prefix, remaining, out, s_scan);
+  if (kDeterministic) {
+    finish_in_order(slice_key);
     return;
   }
   const int gt_total = p.k - remaining;
-  visit<8>(n, row_key, [&](int i, uint32_t key) {
+  visit<8>(n, slice_key, [&](int i, uint32_t key) {
     if (key > prefix) {
-      out[atomicAdd(&s_gt, 1)] = topk_emit(p, row, i);
+      out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
     } else if (key == prefix) {
-      const int e = atomicAdd(&s_eq, 1);
-      if (e < remaining) out[gt_total + e] = topk_emit(p, row, i);
+      const int e = count_eq();
+      if (e < remaining) out[gt_total + e] = topk_emit_as<kOut>(p, row, lo + i);
     }
   });
+  if (ctas > 1) cluster_sync();
+}
+
+// ---- launch ----
+
+constexpr int kMaxCluster = 8;             // the portable size (16 was measured slower at B = 1 on the H100)
+constexpr int64_t kMinClusterCols = 16384;  // shorter rows: one CTA (the merges cost more than they save)
+constexpr int64_t kMinSliceKeys = 8192;
+
+// CTAs per row: a power of two that keeps the batch within half the SMs (measured on the H100: wider
+// clusters in bigger batches queue for whole GPCs and lose), at most 8, with slices of at least
+// kMinSliceKeys. NSA_TOPK_MAX_CLUSTER caps it (1 turns clusters off, for A/B).
+int cluster_size(const TopKParams& p, int device) {
+#if defined(NSA_WITH_CUDA) && defined(NSA_SM90A_SASS)
+  static const int cap = [] {
+    const char* e = std::getenv("NSA_TOPK_MAX_CLUSTER");
+    const int v = e != nullptr ? std::atoi(e) : kMaxCluster;  // (rounded down to a power of two by the loop)
+    return v >= 1 && v <= kMaxCluster ? v : kMaxCluster;
+  }();
+  if (compute_capability(device) != 90 || p.num_cols < kMinClusterCols) return 1;
+  const int64_t half_sms = sm_count(device) / 2;
+  int c = 1;
+  while (c < cap && p.rows * c * 2 <= half_sms && p.num_cols / (c * 2) >= kMinSliceKeys) c *= 2;
+  return c;
+#else
+  (void)p;
+  (void)device;
+  return 1;
+#endif
+}
+
+template <bool kDeterministic, TopKOutput kOut>
+void launch(const TopKParams& p, int device, gpuStream_t stream) {
+  auto kernel = topk_kernel<kDeterministic, kOut>;
+  // > 48 KB of dynamic shared memory needs the opt-in, once per device and instantiation.
+  once_per_device(reinterpret_cast<const void*>(kernel), device, [&] {
+    NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(kernel), gpuFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  });
+  const int ctas = cluster_size(p, device);
+  const unsigned grid = static_cast<unsigned>(p.rows * ctas);
+#if defined(NSA_WITH_CUDA)
+  if (ctas > 1) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(grid);
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = kSmemBytes;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    NSA_GPU_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+    return;
+  }
+#endif
+  kernel<<<grid, kThreads, kSmemBytes, stream>>>(p);
+  NSA_LAUNCH_CHECK("topk_kernel");
+}
+
+template <bool kDeterministic>
+void launch_output(const TopKParams& p, int device, gpuStream_t stream) {
+  switch (topk_output(p)) {
+    case TopKOutput::PageTable: return launch<kDeterministic, TopKOutput::PageTable>(p, device, stream);
+    case TopKOutput::GlobalSlot: return launch<kDeterministic, TopKOutput::GlobalSlot>(p, device, stream);
+    default: return launch<kDeterministic, TopKOutput::Positions>(p, device, stream);
+  }
 }
 
 }  // namespace
 
 void topk_gpu(const TopKParams& p, StreamHandle stream) {
-  static bool configured[64] = {};  // > 48 KB of dynamic shared memory needs the opt-in, per device
   int device = 0;
   NSA_GPU_CHECK(gpuGetDevice(&device));
-  if (device < 64 && !configured[device]) {
-    NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(topk_kernel), gpuFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-    configured[device] = true;
-  }
-  topk_kernel<<<static_cast<unsigned>(p.rows), kThreads, kSmemBytes, reinterpret_cast<gpuStream_t>(stream)>>>(p);
-  NSA_LAUNCH_CHECK("topk_kernel");
+  auto s = reinterpret_cast<gpuStream_t>(stream);
+  if (p.deterministic) launch_output<true>(p, device, s);
+  else launch_output<false>(p, device, s);
 }
 
 }  // namespace nsa

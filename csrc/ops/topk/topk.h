@@ -72,21 +72,34 @@ NSA_HD int64_t topk_request(const TopKParams& p, int64_t row) {
   return lo;
 }
 
-// The value written for index idx of row `row` (transformed or not); -1 stays -1; an index past the
-// page table's width (or the block table's pages) becomes -1 (never read out of bounds).
-NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
-  if (idx < 0) return idx;
-  if (p.page_table != nullptr) {
+// What a selected index becomes; kernels are instantiated per kind so the plain path carries no branches.
+enum class TopKOutput { Positions, PageTable, GlobalSlot };
+
+NSA_HD TopKOutput topk_output(const TopKParams& p) {
+  return p.page_table != nullptr ? TopKOutput::PageTable : p.block_table != nullptr ? TopKOutput::GlobalSlot : TopKOutput::Positions;
+}
+
+// The value written for index idx of row `row`; -1 stays -1; an index past the page table's width (or
+// the block table's pages) becomes -1 (never read out of bounds).
+template <TopKOutput kOut>
+NSA_HD int32_t topk_emit_as(const TopKParams& p, int64_t row, int32_t idx) {
+  if (kOut == TopKOutput::Positions || idx < 0) return idx;
+  if (kOut == TopKOutput::PageTable) {
     if (idx >= p.page_table_width) return -1;
     return p.page_table[topk_request(p, row) * p.page_table_stride + idx];
   }
-  if (p.block_table != nullptr) {
-    const int64_t block = idx >> p.page_shift;
-    if (block >= p.block_table_width) return -1;
-    const int64_t page = p.block_table[topk_request(p, row) * p.block_table_stride + block];
-    return static_cast<int32_t>((page << p.page_shift) + (idx & ((1 << p.page_shift) - 1)));
+  const int64_t block = idx >> p.page_shift;
+  if (block >= p.block_table_width) return -1;
+  const int64_t page = p.block_table[topk_request(p, row) * p.block_table_stride + block];
+  return static_cast<int32_t>((page << p.page_shift) + (idx & ((1 << p.page_shift) - 1)));
+}
+
+NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
+  switch (topk_output(p)) {
+    case TopKOutput::PageTable: return topk_emit_as<TopKOutput::PageTable>(p, row, idx);
+    case TopKOutput::GlobalSlot: return topk_emit_as<TopKOutput::GlobalSlot>(p, row, idx);
+    default: return idx;
   }
-  return idx;
 }
 
 // Row window [start, start + len). Rows with len <= k read nothing (their output is 0..len-1), so only
