@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packaging proofs (issue #8), run by .ci/run after the repo's own install:
-#  1. npm run prebuild -> prebuilds/linux-x64/nsa-kernels.node (CUDA, 4 targets, stripped); size printed.
+#  1. npm run release -> prebuilds/linux-x64/nsa-kernels.node (CUDA, 4 targets, stripped); size printed.
 #  2. npm pack; in a temp project whose PATH holds only node and npm (no cmake, nvcc, compiler),
 #     npm install <tarball> must load the prebuild; smoke op + nsa-bench info.
 #  3. the same tarball without prebuilds/, installed with the toolchain: the install script builds from
@@ -11,7 +11,7 @@ root=$PWD
 work=$(mktemp -d /tmp/nsa-pack.XXXX)
 
 echo "== prebuild"
-if [ "${NSA_REUSE_PREBUILD:-0}" != 1 ]; then npm run prebuild 2>&1 | tail -3; fi  # (reuse: local re-runs only)
+if [ "${NSA_REUSE_PREBUILD:-0}" != 1 ]; then npm run release 2>&1 | tail -3; fi  # (reuse: local re-runs only)
 test -f prebuilds/linux-x64/nsa-kernels.node
 
 echo "== npm pack (with the prebuild)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run prebuild:rocm`: the HIP build of the same sources (cmake-js, NSA_GPU=hip, clang's -x hip;
+// `npm run release:rocm`: the HIP build of the same sources (cmake-js, NSA_GPU=hip, clang's -x hip;
 // NSA_HIP_CXX names the compiler, default clang++-15; extra cmake flags in NSA_PREBUILD_CMAKE_ARGS,
 // e.g. --CDNSA_HIP_ARCHS=gfx942 with a ROCm 6 clang) -> prebuilds/<platform>-<arch>-rocm/nsa-kernels.node,
 // stripped. lib/native.ts uses it when /dev/kfd exists and the HIP runtime sees a GPU.
