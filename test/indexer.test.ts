@@ -1,7 +1,7 @@
 // SPEC §5 NsaIndexer: each plan runs the stages it names and equals composing the ops by hand;
 // calibrateThreshold finds the crossover of user timings.
 import { calibrateThreshold, f32ToBf16, IndexerKCache, NsaIndexer, pagedMqaLogits, planAttention, storeK, Tensor, topk, type Device } from '../lib';
-import { describeDevice, expectNsaError, Rng } from './helpers';
+import { describeDevice, expectNsaError, randFp8, Rng } from './helpers';
 
 const D = 128;
 
@@ -54,10 +54,17 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
     const idx = await new NsaIndexer(x.cache, { topK }).run(trivialPlan, { ...x, lengths })!.toTypedArray();
     const want = [5, 0, 64].flatMap((l) => Array.from({ length: topK }, (_, j) => (j < l ? j : -1)));
     expect(Array.from(idx)).toEqual(want);
+    // store_only writes this step's K: two caches holding the same random bytes, one through the
+    // indexer and one through storeK, end up identical, and different from where they started.
     const mhaPlan = planAttention({ mode: 'extend', seqLens: [64] }, { denseSupported: true });
-    const before = await x.cache.tensor.toTypedArray();
-    expect(new NsaIndexer(x.cache, { topK }).run(mhaPlan, x)).toBeNull();
-    expect(Buffer.compare(Buffer.from(before), Buffer.from(await x.cache.tensor.toTypedArray()))).toBe(0); // same K stored again
+    const noise = Tensor.from(randFp8(rng, numPages * P * 132), [numPages, P * 132], { dtype: 'uint8', device }) as Tensor<'uint8'>;
+    const viaIndexer = new IndexerKCache(noise.to(device), { pageSize: P });
+    const viaStore = new IndexerKCache(noise.to(device), { pageSize: P });
+    expect(new NsaIndexer(viaIndexer, { topK }).run(mhaPlan, x)).toBeNull();
+    storeK(viaStore, x.k, x.slotMapping);
+    const stored = Buffer.from(await viaIndexer.tensor.toTypedArray());
+    expect(Buffer.compare(stored, Buffer.from(await viaStore.tensor.toTypedArray()))).toBe(0);
+    expect(Buffer.compare(stored, Buffer.from(await noise.toTypedArray()))).not.toBe(0);
   });
 
   test('a stage missing its inputs throws E_ARG naming them', () => {

@@ -1,5 +1,7 @@
-// The one place that names the vendor runtime. Everything else in csrc/ writes gpu* names, so the
-// same sources compile as CUDA (nvcc) and as HIP (hipcc / clang -x hip).
+// The CUDA <-> HIP name mapping: portable code writes gpu* names, so the same sources compile as CUDA
+// (nvcc) and as HIP (hipcc / clang -x hip). Code that exists only for CUDA (the sm_90a logits kernel,
+// PDL in gpu/pdl.h, cluster launches in the top-k, the conversion intrinsics in convert.cu and
+// indexer_cache.cu) calls CUDA directly, inside NSA_WITH_CUDA guards.
 #pragma once
 
 #if defined(NSA_WITH_HIP)

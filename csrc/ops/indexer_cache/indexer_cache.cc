@@ -35,10 +35,16 @@ class ErrorFlag {
   StreamHandle stream_;
 };
 
+// Every kind of violation the kernel flagged, in one message.
 void report(int32_t bits, const std::string& op) {
-  if (bits & kSlotOutOfRange) throw NsaError(ErrorCode::Range, op + ": slotMapping holds a slot >= numPages * pageSize (those tokens were skipped)");
-  if (bits & kPageOutOfRange) throw NsaError(ErrorCode::Range, op + ": blockTable holds a page outside [0, numPages) (those tokens were written as zeros)");
-  if (bits & kBlockOutOfRange) throw NsaError(ErrorCode::Range, op + ": cuSeqLens asks for more blocks than blockTable has (those tokens were written as zeros)");
+  std::string what;
+  auto add = [&](int32_t bit, const char* text) {
+    if (bits & bit) what += (what.empty() ? "" : "; ") + std::string(text);
+  };
+  add(kSlotOutOfRange, "slotMapping holds a slot >= numPages * pageSize (those tokens were skipped)");
+  add(kPageOutOfRange, "blockTable holds a page outside [0, numPages) (those tokens were written as zeros)");
+  add(kBlockOutOfRange, "cuSeqLens asks for more blocks than blockTable has (those tokens were written as zeros)");
+  if (!what.empty()) throw NsaError(ErrorCode::Range, op + ": " + what);
 }
 }  // namespace
 

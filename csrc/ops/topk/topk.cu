@@ -187,7 +187,7 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
 #if defined(NSA_WITH_HIP)
 constexpr int kRegion = 12160;  // 64 KB less both histograms and the static variables: AMD's LDS is 64 KB
 #else
-constexpr int kRegion = 49152;  // 208 KB in all: 63 registers x 1024 threads already mean one CTA per SM
+constexpr int kRegion = 49152;  // 208 KB in all: 1024 threads of ~54 registers already mean one CTA per SM
 #endif
 constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
