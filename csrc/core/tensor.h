@@ -88,6 +88,8 @@ inline void check_same_device(const TensorView& t, const std::string& name, int 
   if (t.device != device) fail(ErrorCode::Device, name + ".device", device_str(t.device), device_str(device));
 }
 
+inline bool is_aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
 // A kernel that reads or writes `bytes`-wide vectors: element 0 and every row step of the view must be
 // `bytes`-aligned (SPEC §0: an unaligned view is refused before launch, never a misaligned-address fault).
 inline void check_aligned(const TensorView& t, const std::string& name, int bytes) {

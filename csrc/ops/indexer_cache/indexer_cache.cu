@@ -128,7 +128,7 @@ __global__ void __launch_bounds__(kThreads) gather_k_kernel(const GatherKParams 
   if (lane == 0) p.out_scale[i] = *reinterpret_cast<const float*>(base + kcache_scale_offset(p.page_size, t));
 }
 
-bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
+bool aligned16(const void* ptr) { return is_aligned(ptr, 16); }
 
 }  // namespace
 

@@ -17,7 +17,7 @@ const char* mode_name(MetadataMode m) {
   return "?";
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+bool aligned16(const void* p) { return is_aligned(p, 16); }
 
 // A 1-D int32 contiguous field; returns its length.
 int64_t check_flat(const TensorView& t, const std::string& name, int device) {

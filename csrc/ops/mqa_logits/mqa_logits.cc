@@ -84,7 +84,7 @@ void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCache
     // Host metadata: every page a valid position needs must exist.
     for (int b = 0; b < B; ++b)
       for (int n = 0; n < N; ++n) {
-        const int64_t len = two_d ? p.context_lens[b * N + n] : int64_t(p.context_lens[b]) - N + n + 1;
+        const int64_t len = mqa_paged_row_end(p, b, int(n));
         if (len > max_context_len) fail(ErrorCode::Range, "contextLens (row " + std::to_string(b * N + n) + ")", len, "<= maxContextLen = " + std::to_string(max_context_len));
         if (len > int64_t(p.max_blocks) * p.page_size) fail(ErrorCode::Range, "contextLens (row " + std::to_string(b * N + n) + ")", len, "<= blockTable.shape[1] * pageSize = " + std::to_string(int64_t(p.max_blocks) * p.page_size));
         for (int64_t j = 0; j * p.page_size < len; ++j) {

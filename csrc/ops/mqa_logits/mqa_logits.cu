@@ -394,7 +394,7 @@ bool use_sm90(const MqaLogitsParams& p, int device) {
   }();
   if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests) return false;
   // q and the cache are 16-byte aligned (checked before launch); weights are whole floats.
-  return compute_capability(device) == 90 && reinterpret_cast<uintptr_t>(p.weights) % 16 == 0;
+  return compute_capability(device) == 90 && is_aligned(p.weights, 16);
 #else
   (void)p;
   (void)device;

@@ -39,6 +39,11 @@ struct MqaLogitsParams {
   bool clean;
 };
 
+// The SPEC §3 causal end of paged row (b, n), before any clamping: pos < end is valid.
+NSA_HD int64_t mqa_paged_row_end(const MqaLogitsParams& p, int64_t b, int n) {
+  return p.context_2d ? p.context_lens[b * p.next_n + n] : int64_t(p.context_lens[b]) - p.next_n + n + 1;
+}
+
 // Valid key range of query row (b, n): [begin, end), clamped to what the inputs can address.
 NSA_HD void mqa_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin, int64_t& end) {
   if (p.ragged) {
@@ -49,7 +54,7 @@ NSA_HD void mqa_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin
     if (end > p.max_context_len) end = p.max_context_len;
   } else {
     begin = 0;
-    end = p.context_2d ? p.context_lens[int64_t(b) * p.next_n + n] : int64_t(p.context_lens[b]) - p.next_n + n + 1;
+    end = mqa_paged_row_end(p, b, n);
     const int64_t addressable = int64_t(p.max_blocks) * p.page_size;
     if (end > addressable) end = addressable;
     if (end > p.max_context_len) end = p.max_context_len;
