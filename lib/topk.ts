@@ -44,26 +44,8 @@ export interface TopKOptions {
  * windows past C are clamped (never read out of bounds); host-side ones are refused (E_RANGE).
  */
 export function topk(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts?: TopKOptions): Tensor<'int32'> {
-  const o = options(opts);
-  const k = o.k ?? INDEX_TOPK;
-  // Checked before the output is allocated (the native side checks it again with everything else).
-  if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
   nativeOf(logits, 'logits');
-  const out = o.out ?? Tensor.empty([logits.shape[0] ?? 0, k], { dtype: 'int32', device: logits.device, stream: o.stream });
-  native.topk({
-    logits: logits.native(),
-    lengths: nativeOf(lengths, 'lengths'),
-    rowStarts: optionalNative(o.rowStarts, 'rowStarts'),
-    pageTable: optionalNative(o.pageTable, 'pageTable'),
-    blockTable: optionalNative(o.blockTable, 'blockTable'),
-    pageSize: o.pageSize,
-    cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
-    out: nativeOf(out, 'out'),
-    k,
-    deterministic: o.deterministic,
-    stream: nativeStream(o.stream),
-  });
-  return out;
+  return select(logits, lengths, options(opts));
 }
 
 /**
@@ -72,19 +54,27 @@ export function topk(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts?:
  * positions.
  */
 export function trivialTopk(lengths: Tensor<'int32'>, opts?: Omit<TopKOptions, 'rowStarts'>): Tensor<'int32'> {
-  const o = options(opts);
+  return select(undefined, lengths, options(opts));
+}
+
+function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>, o: TopKOptions): Tensor<'int32'> {
   const k = o.k ?? INDEX_TOPK;
+  // Checked before the output is allocated (the native side checks it again with everything else).
   if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
   nativeOf(lengths, 'lengths');
-  const out = o.out ?? Tensor.empty([lengths.shape[0] ?? 0, k], { dtype: 'int32', device: lengths.device, stream: o.stream });
+  const rows = (logits ?? lengths).shape[0] ?? 0;
+  const out = o.out ?? Tensor.empty([rows, k], { dtype: 'int32', device: lengths.device, stream: o.stream });
   native.topk({
+    logits: logits?.native(),
     lengths: lengths.native(),
+    rowStarts: optionalNative(o.rowStarts, 'rowStarts'),
     pageTable: optionalNative(o.pageTable, 'pageTable'),
     blockTable: optionalNative(o.blockTable, 'blockTable'),
     pageSize: o.pageSize,
     cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
     out: nativeOf(out, 'out'),
     k,
+    deterministic: o.deterministic,
     stream: nativeStream(o.stream),
   });
   return out;

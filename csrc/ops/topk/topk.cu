@@ -33,6 +33,17 @@ constexpr int kCacheElems = 9216;  // rows up to this many keys are read from gl
 constexpr int kCacheElems = 32768;
 #endif
 
+// Inclusive prefix sum over the 32 lanes of a warp.
+template <class T>
+__device__ __forceinline__ T warp_inclusive_scan(T v) {
+  const int lane = threadIdx.x & 31;
+  for (int d = 1; d < 32; d <<= 1) {
+    const T u = gpu_shfl_up32(v, d);
+    if (lane >= d) v += u;
+  }
+  return v;
+}
+
 // Every thread finds, among its two bins (bins taken from the top, two per thread), the one where the
 // running count from the top reaches `remaining`; exactly one thread writes it and the count above it
 // to shared memory. One scan over 32-thread groups and one over their totals: no serial walk of bins.
@@ -42,18 +53,10 @@ __device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_
   const int t = threadIdx.x, lane = t & 31, group = t >> 5;
   const int b_hi = kBins - 1 - 2 * t;
   const int c_hi = hist[b_hi], c_lo = hist[b_hi - 1], mine = c_hi + c_lo;
-  int incl = mine;
-  for (int d = 1; d < 32; d <<= 1) {
-    const int v = gpu_shfl_up32(incl, d);
-    if (lane >= d) incl += v;
-  }
+  const int incl = warp_inclusive_scan(mine);
   if (lane == 31) s_group[group] = incl;
   __syncthreads();
-  int g_incl = s_group[lane];  // group totals, scanned by every group alike
-  for (int d = 1; d < 32; d <<= 1) {
-    const int v = gpu_shfl_up32(g_incl, d);
-    if (lane >= d) g_incl += v;
-  }
+  const int g_incl = warp_inclusive_scan(s_group[lane]);  // group totals, scanned by every group alike
   const int g_excl = gpu_shfl32(g_incl, group) - s_group[group];
   const int above = g_excl + incl - mine;  // keys in bins above b_hi
   if (above < remaining && above + c_hi >= remaining) {
@@ -125,19 +128,11 @@ __device__ __forceinline__ const int* merge_hist(int* hist, int* merged, int cta
 // holds 32 words; the caller synchronizes before reusing it.
 __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s_warp, uint32_t& total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  uint32_t incl = v;
-  for (int d = 1; d < 32; d <<= 1) {
-    const uint32_t u = gpu_shfl_up32(incl, d);
-    if (lane >= d) incl += u;
-  }
+  const uint32_t incl = warp_inclusive_scan(v);
   if (lane == 31) s_warp[warp] = incl;
   __syncthreads();
-  uint32_t w = lane < kThreads / 32 ? s_warp[lane] : 0u;
-  uint32_t w_incl = w;
-  for (int d = 1; d < 32; d <<= 1) {
-    const uint32_t u = gpu_shfl_up32(w_incl, d);
-    if (lane >= d) w_incl += u;
-  }
+  const uint32_t w = lane < kThreads / 32 ? s_warp[lane] : 0u;
+  const uint32_t w_incl = warp_inclusive_scan(w);
   total = gpu_shfl32(w_incl, 31);
   return gpu_shfl32(w_incl - w, warp) + incl - v;
 }
