@@ -148,6 +148,15 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
     const outRaw = Tensor.empty([3 * D + 1], { dtype: 'float8_e4m3fn', device });
     const outK = outRaw.narrow(0, 1, 3 * D).view([3, D]);
     expectNsaError(() => gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }) as Tensor<'int32'>, i32([0, 3], device), { out: { k: outK, scale: Tensor.empty([3], { device }) as Tensor<'float32'> } }), 'E_ARG', /out.k: got a view starting 1 bytes/);
+    // blockTable, cuSeqLens and out.scale as views at element offsets of larger tensors: read and written
+    // as 4-byte scalars, so any element offset is legal and gives the same bytes.
+    const btBig = Tensor.from(Int32Array.from([7, 0, 7]), [3], { device }) as Tensor<'int32'>;
+    const cuBig = Tensor.from(Int32Array.from([9, 0, 3]), [3], { device }) as Tensor<'int32'>;
+    const scaleBig = Tensor.empty([4], { device }) as Tensor<'float32'>;
+    const kOut = Tensor.empty([3, D], { dtype: 'float8_e4m3fn', device });
+    const viaViews = gatherK(c16, btBig.narrow(0, 1, 1).view([1, 1]), cuBig.narrow(0, 1, 2), { out: { k: kOut, scale: scaleBig.narrow(0, 1, 3) } });
+    expect(await viaViews.scale.toTypedArray()).toEqual(await g.scale.toTypedArray());
+    expect(await viaViews.k.toTypedArray()).toEqual(await g.k.toTypedArray());
     await stillWorks(device);
   });
 });
