@@ -52,6 +52,13 @@ Napi::Value DefaultStream(const Napi::CallbackInfo& info) {
   });
 }
 
+// Destroys a handle once; later calls (dispose again, the finalizer) see 0.
+void release_once(StreamHandle& h, void (*destroy)(StreamHandle)) {
+  const StreamHandle x = h;
+  h = 0;
+  if (x != 0) destroy(x);
+}
+
 NativeStream& stream_arg(const Napi::Value& v, const char* name) {
   NativeStream* s = NativeStream::From(v);
   if (s == nullptr) fail(ErrorCode::Arg, name, "a value that is not a Stream", "a Stream");
@@ -83,11 +90,9 @@ class NativeEvent : public Napi::ObjectWrap<NativeEvent> {
     }
   }
   ~NativeEvent() override {
-    if (handle_ != 0) {
-      try {
-        event_destroy(handle_);
-      } catch (...) {
-      }
+    try {
+      release_once(handle_, event_destroy);
+    } catch (...) {
     }
   }
   StreamHandle live() const {
@@ -120,11 +125,7 @@ class NativeEvent : public Napi::ObjectWrap<NativeEvent> {
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     return guarded(info, [&] {
-      if (handle_ != 0) {
-        const StreamHandle h = handle_;
-        handle_ = 0;
-        event_destroy(h);
-      }
+      release_once(handle_, event_destroy);
       return info.Env().Undefined();
     });
   }
@@ -146,11 +147,9 @@ class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
     if (!info[0].IsExternal()) throw_nsa(info.Env(), "E_ARG", "Graph: made by captureGraph(), not constructed directly");
   }
   ~NativeGraph() override {
-    if (exec_ != 0) {
-      try {
-        graph_destroy(exec_);
-      } catch (...) {
-      }
+    try {
+      release_once(exec_, graph_destroy);
+    } catch (...) {
     }
   }
   void set(StreamHandle exec, int device) {
@@ -170,11 +169,7 @@ class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     return guarded(info, [&] {
-      if (exec_ != 0) {
-        const StreamHandle e = exec_;
-        exec_ = 0;
-        graph_destroy(e);
-      }
+      release_once(exec_, graph_destroy);
       return info.Env().Undefined();
     });
   }

@@ -25,17 +25,22 @@ int64_t check_flat(const TensorView& t, const std::string& name, int device) {
   return t.shape[0];
 }
 
+// A metadata set's fields by the names lib/metadata-copy.ts gives them.
+struct SetField {
+  TensorView MetadataSetViews::*member;
+  const char* name;
+};
+constexpr SetField kSetFields[] = {
+    {&MetadataSetViews::cache_seqlens, "cacheSeqlens"},         {&MetadataSetViews::cu_seqlens_k, "cuSeqlensK"},
+    {&MetadataSetViews::page_table, "pageTable"},               {&MetadataSetViews::seqlens_expanded, "seqlensExpanded"},
+    {&MetadataSetViews::nsa_cache_seqlens, "nsaCacheSeqlens"},  {&MetadataSetViews::nsa_cu_seqlens_k, "nsaCuSeqlensK"},
+    {&MetadataSetViews::real_page_table, "realPageTable"},      {&MetadataSetViews::flashmla_num_splits, "flashmlaNumSplits"},
+    {&MetadataSetViews::flashmla_metadata, "flashmlaMetadata"},
+};
+
 MetadataSetViews read_set(const Args& set) {
   MetadataSetViews v;
-  v.cache_seqlens = set.optional_tensor("cacheSeqlens");
-  v.cu_seqlens_k = set.optional_tensor("cuSeqlensK");
-  v.page_table = set.optional_tensor("pageTable");
-  v.seqlens_expanded = set.optional_tensor("seqlensExpanded");
-  v.nsa_cache_seqlens = set.optional_tensor("nsaCacheSeqlens");
-  v.nsa_cu_seqlens_k = set.optional_tensor("nsaCuSeqlensK");
-  v.real_page_table = set.optional_tensor("realPageTable");
-  v.flashmla_num_splits = set.optional_tensor("flashmlaNumSplits");
-  v.flashmla_metadata = set.optional_tensor("flashmlaMetadata");
+  for (const SetField& f : kSetFields) v.*f.member = set.optional_tensor(f.name);
   return v;
 }
 
