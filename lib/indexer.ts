@@ -32,19 +32,29 @@ export interface IndexerInputs {
   numKvTokens?: number;
   /** Transform: map indices through page_table_1 ([rows, W], or [reqs, W] with cuSeqlensQ). */
   pageTable?: Tensor<'int32'>;
+  /**
+   * Global-slot output instead (what sparse MLA attention consumes): the attention KV cache's block
+   * table ([rows, maxBlocks], or [reqs, maxBlocks] with cuSeqlensQ) and its page size; index i becomes
+   * slotBlockTable[req, i / P] * P + i % P. (Not the indexer cache's `blockTable` above.)
+   */
+  slotBlockTable?: Tensor<'int32'>;
+  slotPageSize?: number;
   cuSeqlensQ?: Tensor<'int32'>;
 }
 
 export class NsaIndexer {
   readonly cache: IndexerKCache;
   readonly topK: number;
+  /** Top-k rows are the k largest under (value desc, position asc), ascending: identical run to run. */
+  readonly deterministic: boolean;
   readonly scaleFormat: ScaleFormat;
 
-  constructor(cache: IndexerKCache, opts?: { topK?: number; scaleFormat?: ScaleFormat }) {
+  constructor(cache: IndexerKCache, opts?: { topK?: number; scaleFormat?: ScaleFormat; deterministic?: boolean }) {
     if (!(cache instanceof IndexerKCache)) fail('E_ARG', 'cache', typeof cache, 'an IndexerKCache');
     const o = options(opts);
     this.cache = cache;
     this.topK = o.topK ?? INDEX_TOPK;
+    this.deterministic = o.deterministic ?? false;
     this.scaleFormat = o.scaleFormat ?? 'ue8m0';
   }
 
@@ -54,7 +64,15 @@ export class NsaIndexer {
     x = options(x, 'inputs');
     const stream = options(opts).stream;
     storeK(this.cache, x.k, x.slotMapping, { scaleFormat: this.scaleFormat, stream });
-    const transform = { pageTable: x.pageTable, cuSeqlensQ: x.cuSeqlensQ, k: this.topK, stream };
+    const transform = {
+      pageTable: x.pageTable,
+      blockTable: x.slotBlockTable,
+      pageSize: x.slotPageSize,
+      cuSeqlensQ: x.cuSeqlensQ,
+      k: this.topK,
+      deterministic: this.deterministic,
+      stream,
+    };
     const need = <T>(v: T | undefined, name: string): T => {
       if (v === undefined) fail('E_ARG', `inputs.${name}`, 'nothing', `a value (needed by the '${plan.indexer}' indexer)`);
       return v;

@@ -67,6 +67,16 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
     expect(Buffer.compare(stored, Buffer.from(await noise.toTypedArray()))).not.toBe(0);
   });
 
+  test('paged with the global-slot output and deterministic rows: equal to topk over the same logits', async () => {
+    const x = setup();
+    const slotBt = Tensor.from(Int32Array.from({ length: B * 8 }, () => rng.int(0, 1000)), [B, 8], { device }) as Tensor<'int32'>;
+    const plan = planAttention({ mode: 'decode', seqLens: lens });
+    const got = new NsaIndexer(x.cache, { topK, deterministic: true }).run(plan, { ...x, blockTable: bt, maxContextLen: 320, slotBlockTable: slotBt, slotPageSize: 64 });
+    const logits = pagedMqaLogits(x.q, x.cache, x.weights, x.contextLens, bt, { maxContextLen: 320 });
+    const want = topk(logits, x.contextLens, { k: topK, deterministic: true, blockTable: slotBt, pageSize: 64 });
+    expect(await got!.toTypedArray()).toEqual(await want.toTypedArray());
+  });
+
   test('a stage missing its inputs throws E_ARG naming them', () => {
     const x = setup();
     expectNsaError(() => new NsaIndexer(x.cache).run(planAttention({ mode: 'decode', seqLens: lens }), { k: x.k, slotMapping: x.slotMapping }), 'E_ARG', /inputs.q/);
