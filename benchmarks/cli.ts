@@ -17,6 +17,8 @@ import { mqaLogitsSuite } from './suites/mqa-logits';
 import { pipelineSuite } from './suites/pipeline';
 import { tensorSuite } from './suites/tensor';
 import { topkSuite } from './suites/topk';
+import { loadBench, parsePeers } from './report/data';
+import { renderReport } from './report/html';
 import { BenchContext, BenchResult, Suite } from './types';
 
 export const SUITES: Suite[] = [pipelineSuite, memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite, mqaLogitsSuite, topkSuite, dispatcherSuite];
@@ -28,10 +30,12 @@ interface Args {
   device?: string;
   quick: boolean;
   layers: number;
+  peers?: string;
+  out?: string;
 }
 
 function usage(): string {
-  return 'usage: nsa-bench [info | list | run [suite...]] [--json FILE] [--device cpu|cuda:N] [--quick] [--layers N]';
+  return 'usage: nsa-bench [info | list | run [suite...] [--json FILE] [--device cpu|cuda:N] [--quick] [--layers N] | report BENCH.json... [--peers PEERS.json] [--out report.html]]';
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -43,6 +47,8 @@ export function parseArgs(argv: string[]): Args {
     else if (v === '--device') a.device = argv[++i];
     else if (v === '--quick') a.quick = true;
     else if (v === '--layers') a.layers = Number(argv[++i]);
+    else if (v === '--peers') a.peers = argv[++i];
+    else if (v === '--out') a.out = argv[++i];
     else if (v === '-h' || v === '--help') a.command = 'help';
     else if (v.startsWith('--')) throw new Error(`unknown option ${v}\n${usage()}`);
     else rest.push(v);
@@ -97,13 +103,17 @@ async function run(a: Args): Promise<BenchResult[]> {
     quick: a.quick || device === 'cpu',
     copyBytesPerUs: 0,
     layers: a.layers,
-    progress: (msg) => process.stderr.write(`\r\x1b[K[nsa-bench] ${msg}`),
+    progress: (msg) => progress.update(msg),
   };
+  const progress = new Progress(suites.length);
   ctx.progress(`calibrating copy bandwidth on ${device}`);
   ctx.copyBytesPerUs = measureCopy(ctx, device === 'cpu' ? 64 << 20 : 512 << 20).bytesPerUs;
   const results: BenchResult[] = [];
-  for (const s of suites) results.push(...(await s.run(ctx)));
-  process.stderr.write('\r\x1b[K');
+  for (const s of suites) {
+    progress.startSuite(s.name);
+    results.push(...(await s.run(ctx)));
+  }
+  progress.done();
   const b = backend();
   if (a.json) {
     fs.writeFileSync(
@@ -114,6 +124,46 @@ async function run(a: Args): Promise<BenchResult[]> {
   console.log(`nsa-bench on ${device} (${b.backend}: ${b.reason}); floor = bytes / ${(ctx.copyBytesPerUs / 1e3).toFixed(0)} GB/s measured copy bandwidth`);
   console.log(table(results));
   return results;
+}
+
+/**
+ * Progress on stderr: on a TTY one line redrawn in place (suite i of n, case count, elapsed); elsewhere
+ * plain lines, one per case, so CI logs stay readable.
+ */
+class Progress {
+  private suite = '';
+  private index = 0;
+  private cases = 0;
+  private readonly start = Date.now();
+  private readonly tty = process.stderr.isTTY === true;
+  constructor(private readonly total: number) {}
+  startSuite(name: string): void {
+    this.suite = name;
+    this.index++;
+  }
+  update(msg: string): void {
+    if (this.index > 0) this.cases++;
+    const elapsed = ((Date.now() - this.start) / 1e3).toFixed(1);
+    const where = this.index > 0 ? `suite ${this.index}/${this.total} ${this.suite} · case ${this.cases} · ${elapsed} s` : `${elapsed} s`;
+    if (this.tty) {
+      const bar = '#'.repeat(Math.round((20 * Math.max(this.index - 1, 0)) / this.total)).padEnd(20, '.');
+      process.stderr.write(`\r\x1b[K[${bar}] ${where} · ${msg}`);
+    } else {
+      process.stderr.write(`[nsa-bench] ${where} · ${msg}\n`);
+    }
+  }
+  done(): void {
+    if (this.tty) process.stderr.write('\r\x1b[K');
+  }
+}
+
+function report(a: Args): void {
+  const files = [a.command === 'report' ? a.suites : []].flat();
+  if (files.length === 0 || files.length > 2) throw new Error(`report needs one bench file, or two for a before/after comparison\n${usage()}`);
+  const html = renderReport(files.map(loadBench), a.peers ? parsePeers(fs.readFileSync(a.peers, 'utf8'), a.peers) : []);
+  const out = a.out ?? 'report.html';
+  fs.writeFileSync(out, html);
+  console.log(`nsa-bench report: ${out} (${(html.length / 1024).toFixed(0)} KiB, self-contained)`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -136,6 +186,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'run':
       await run(a);
+      return 0;
+    case 'report':
+      report(a);
       return 0;
     default:
       console.error(`unknown command '${a.command}'\n${usage()}`);
