@@ -28,6 +28,19 @@ export interface TypedArrayOf {
 
 export type AnyTypedArray = TypedArrayOf[DType];
 
+/** The dtype a TypedArray stands for when none is named (Uint16Array: bfloat16 bits; Uint8Array: uint8). */
+export type DTypeOfArray<A> = A extends Float32Array
+  ? 'float32'
+  : A extends Int32Array
+    ? 'int32'
+    : A extends BigInt64Array
+      ? 'int64'
+      : A extends Uint16Array
+        ? 'bfloat16'
+        : A extends Uint8Array
+          ? 'uint8'
+          : DType;
+
 export const ALL_DTYPES: readonly DType[] = DTYPES;
 
 export function checkDType(v: unknown, arg: string): DType {

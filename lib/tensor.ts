@@ -3,7 +3,7 @@
  * ArrayBuffer; device tensors in memory from CUDA's stream-ordered pool (cudaMallocAsync), freed by
  * dispose() (the finalizer is a safety net). Views share storage; disposing the owning tensor frees it.
  */
-import { AnyTypedArray, checkDType, DType, DTYPE_SIZES, dtypeOfTypedArray, encode, TypedArrayOf, typedArrayFor } from './dtype';
+import { AnyTypedArray, checkDType, DType, DTYPE_SIZES, dtypeOfTypedArray, DTypeOfArray, encode, TypedArrayOf, typedArrayFor } from './dtype';
 import { MAX_DIMS } from './enums';
 import { fail, NsaError, options } from './errors';
 import { native, NativeDeviceBuffer, NativeTensor } from './native';
@@ -118,31 +118,27 @@ export class Tensor<D extends DType = DType> {
   }
 
   /**
-   * A tensor from a TypedArray (its bits are taken as they are: Uint16Array = bf16 bits, Uint8Array =
-   * uint8 or fp8 bits) or from numbers (converted to the dtype). Shape defaults to 1-D.
+   * A tensor from a TypedArray or from numbers, by one rule: a TypedArray whose element width equals the
+   * dtype's gives its bits as they are (Uint16Array -> bfloat16 bits, Uint8Array -> uint8 or fp8 bits,
+   * Int32Array -> int32, Float32Array -> float32, BigInt64Array -> int64); anything else is converted
+   * value by value to the dtype (numbers, or a TypedArray of another width: Float32Array -> bfloat16
+   * rounds). Without a dtype: the TypedArray's own (the table above), float32 for numbers. Shape
+   * defaults to 1-D. The result is typed from the dtype, or from the array when none is given.
    */
-  static from<D extends DType = DType>(data: AnyTypedArray | readonly (number | bigint)[], shape?: readonly number[], opts?: TensorOptions<D>): Tensor<D> {
+  static from<A extends AnyTypedArray, D extends DType = DTypeOfArray<A>>(data: A, shape?: readonly number[], opts?: TensorOptions<D>): Tensor<D>;
+  static from<D extends DType = 'float32'>(data: readonly (number | bigint)[], shape?: readonly number[], opts?: TensorOptions<D>): Tensor<D>;
+  static from<D extends DType>(data: AnyTypedArray | readonly (number | bigint)[], shape?: readonly number[], opts?: TensorOptions<D>): Tensor<D> {
     opts = options(opts);
     if (!Array.isArray(data) && !ArrayBuffer.isView(data)) fail('E_ARG', 'data', data === null ? 'null' : typeof data, 'a TypedArray or an array of numbers');
     const sh = checkShape(shape ?? [data.length]);
     if (product(sh) !== data.length) fail('E_SHAPE', 'shape', sh, `${data.length} elements to match the data`);
-    if (Array.isArray(data)) {
-      const dtype = checkDType(opts.dtype ?? 'float32', 'dtype') as D;
-      return Tensor.fromHost(encode(dtype, data).buffer as ArrayBuffer, dtype, sh, opts);
-    }
-    const ta = data as AnyTypedArray;
-    const implied = dtypeOfTypedArray(ta);
+    const implied = Array.isArray(data) ? 'float32' : dtypeOfTypedArray(data as AnyTypedArray);
+    if (implied === undefined) fail('E_DTYPE', 'data', (data as object).constructor.name, 'a Float32Array, Int32Array, BigInt64Array, Uint8Array or Uint16Array');
     const dtype = checkDType(opts.dtype ?? implied, 'dtype') as D;
-    if (implied === undefined) fail('E_DTYPE', 'data', ta.constructor.name, 'a Float32Array, Int32Array, BigInt64Array, Uint8Array or Uint16Array');
-    let bits: AnyTypedArray;
-    if (DTYPE_SIZES[dtype] === ta.BYTES_PER_ELEMENT && (dtype === implied || (implied === 'uint8' && dtype === 'float8_e4m3fn'))) {
-      bits = ta.slice() as AnyTypedArray; // own copy of the bits
-    } else if (!(ta instanceof BigInt64Array) && (dtype === 'bfloat16' || dtype === 'float8_e4m3fn' || dtype === 'float32' || dtype === 'int32' || dtype === 'uint8')) {
-      if (implied === 'bfloat16' || (implied === 'uint8' && dtype !== 'uint8')) fail('E_DTYPE', 'dtype', dtype, `${implied} for a ${ta.constructor.name} (pass numbers to convert)`);
-      bits = encode(dtype, ta as ArrayLike<number>);
-    } else {
-      fail('E_DTYPE', 'dtype', dtype, `a dtype a ${ta.constructor.name} converts to`);
-    }
+    const ta = data as AnyTypedArray;
+    const sameWidth = !Array.isArray(data) && DTYPE_SIZES[dtype] === ta.BYTES_PER_ELEMENT;
+    // Same width: the bits, copied (int64 and the 8-byte BigInt64Array are the only 8-byte pair).
+    const bits = sameWidth ? (new (ta.constructor as new (a: AnyTypedArray) => AnyTypedArray)(ta)) : encode(dtype, data as ArrayLike<number | bigint>);
     return Tensor.fromHost(bits.buffer as ArrayBuffer, dtype, sh, opts);
   }
 

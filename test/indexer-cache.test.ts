@@ -74,7 +74,7 @@ describeDevice('SPEC §2 store / gather', (device) => {
         const slots = BigInt64Array.from(slotsArr.map(BigInt));
         const init = new Uint8Array(numPages * P * (D + 4));
         for (let i = 0; i < init.length; i++) init[i] = rng.int(0, 256);
-        const make = (dev: Device) => new IndexerKCache(Tensor.from(init, [numPages, P * (D + 4)], { dtype: 'uint8', device: dev }) as Tensor<'uint8'>, { pageSize: P, layout });
+        const make = (dev: Device) => new IndexerKCache(Tensor.from(init, [numPages, P * (D + 4)], { dtype: 'uint8', device: dev }), { pageSize: P, layout });
         const cache = make(device);
         storeK(cache, Tensor.from(kHost, [T, D], { dtype: 'bfloat16', device }), Tensor.from(slots, [T], { dtype: 'int64', device }), { scaleFormat: fmt, checkBounds: true });
         const got = bytesOf(cache.tensor);
@@ -104,7 +104,7 @@ describeDevice('SPEC §2 store / gather', (device) => {
         for (let b = 0; b < B; b++) bt.set(rng.shuffle(Array.from({ length: numPages }, (_, i) => i)).slice(0, maxBlocks), b * maxBlocks);
         const cu = new Int32Array(B + 1);
         for (let b = 0; b < B; b++) cu[b + 1] = cu[b] + lens[b];
-        const out = gatherK(cache, Tensor.from(bt, [B, maxBlocks], { device }) as Tensor<'int32'>, Tensor.from(cu, [B + 1], { device }) as Tensor<'int32'>, { checkBounds: true });
+        const out = gatherK(cache, Tensor.from(bt, [B, maxBlocks], { device }), Tensor.from(cu, [B + 1], { device }), { checkBounds: true });
         expect(out.k.shape).toEqual([cu[B], D]);
         const gk = bytesOf(out.k), gs = await out.scale.toTypedArray();
         for (let b = 0; b < B; b++)
@@ -122,8 +122,8 @@ describeDevice('SPEC §2 store / gather', (device) => {
     const T = 300;
     const k = testK(rng, T);
     storeK(cache, Tensor.from(k, [T, D], { dtype: 'bfloat16', device }), Tensor.from(BigInt64Array.from({ length: T }, (_, i) => BigInt(i + 64)), [T], { dtype: 'int64', device }));
-    const bt = Tensor.from(Int32Array.from([1, 2, 3, 4, 5]), [1, 5], { device }) as Tensor<'int32'>;
-    const out = gatherK(cache, bt, Tensor.from(Int32Array.from([0, T]), [2], { device }) as Tensor<'int32'>, { numTokens: T });
+    const bt = Tensor.from(Int32Array.from([1, 2, 3, 4, 5]), [1, 5], { device });
+    const out = gatherK(cache, bt, Tensor.from(Int32Array.from([0, T]), [2], { device }), { numTokens: T });
     const gk = bytesOf(out.k), gs = await out.scale.toTypedArray();
     for (let i = 0; i < T; i++) {
       const [q, scale] = quantize(k.subarray(i * D, (i + 1) * D), 'ue8m0');
@@ -134,8 +134,8 @@ describeDevice('SPEC §2 store / gather', (device) => {
 
   test('bad inputs: typed errors, and out-of-range slots / pages never touch memory outside the cache', () => {
     const cache = IndexerKCache.alloc(4, { pageSize: 64, layout: 'preshuffle', device });
-    const k = Tensor.from(randBf16(rng, 2 * D), [2, D], { dtype: 'bfloat16', device }) as Tensor<'bfloat16'>;
-    const slots = (v: number[]) => Tensor.from(BigInt64Array.from(v.map(BigInt)), [v.length], { dtype: 'int64', device }) as Tensor<'int64'>;
+    const k = Tensor.from(randBf16(rng, 2 * D), [2, D], { dtype: 'bfloat16', device });
+    const slots = (v: number[]) => Tensor.from(BigInt64Array.from(v.map(BigInt)), [v.length], { dtype: 'int64', device });
     expectNsaError(() => IndexerKCache.alloc(4, { pageSize: 48 }), 'E_UNSUPPORTED', /pageSize: got 48/);
     expectNsaError(() => IndexerKCache.alloc(4, { pageSize: 1, layout: 'preshuffle' }), 'E_UNSUPPORTED', /preshuffle/);
     expectNsaError(() => IndexerKCache.alloc(4, { headDim: 64 }), 'E_UNSUPPORTED', /headDim: got 64/);
@@ -146,7 +146,7 @@ describeDevice('SPEC §2 store / gather', (device) => {
     const before = bytesOf(cache.tensor);
     expectNsaError(() => storeK(cache, k, slots([3, 4 * 64]), { checkBounds: true }), 'E_RANGE', /slot/);
     if (!ON_GPU) expect(Buffer.compare(Buffer.from(bytesOf(cache.tensor)), Buffer.from(before))).toBe(0); // host: refused before any write
-    const bt = Tensor.from(Int32Array.from([0, 9]), [1, 2], { device }) as Tensor<'int32'>;
+    const bt = Tensor.from(Int32Array.from([0, 9]), [1, 2], { device });
     // The host refuses before reading (naming the entry); the device writes zeros and reports the kind.
     expectNsaError(() => gatherK(cache, bt, Tensor.from(Int32Array.from([0, 100]), [2], { device }) as never, { numTokens: 100, checkBounds: true }), 'E_RANGE',
       ON_GPU ? /blockTable holds a page outside \[0, numPages\)/ : /blockTable\[0, 1\]: got 9, expected a page in \[0, 4\)/);

@@ -16,7 +16,7 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
   const P = 64, B = 3, H = 64, topK = 64;
   const lens = [300, 50, 129];
   const maxBlocks = 6, numPages = B * maxBlocks;
-  const bt = Tensor.from(Int32Array.from(rng.shuffle(Array.from({ length: numPages }, (_, i) => i))), [B, maxBlocks], { device }) as Tensor<'int32'>;
+  const bt = Tensor.from(Int32Array.from(rng.shuffle(Array.from({ length: numPages }, (_, i) => i))), [B, maxBlocks], { device });
   const fp8 = (n: number) => Uint8Array.from({ length: n }, () => rng.int(0, 0x7e));
 
   /** A cache holding every request's K (positions 0..len-1) plus the inputs of one decode step. */
@@ -26,11 +26,11 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
     const slots: bigint[] = [];
     for (let b = 0; b < B; b++) for (let p = 0; p < lens[b]; p++) slots.push(BigInt(btHost[b * maxBlocks + Math.floor(p / P)] * P + (p % P)));
     const T = slots.length;
-    const k = Tensor.from(Uint16Array.from({ length: T * D }, () => f32ToBf16(rng.normal())), [T, D], { dtype: 'bfloat16', device }) as Tensor<'bfloat16'>;
-    const slotMapping = Tensor.from(slots, [T], { dtype: 'int64', device }) as Tensor<'int64'>;
-    const q = Tensor.from(fp8(B * H * D), [B, 1, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>;
-    const weights = Tensor.from(Float32Array.from({ length: B * H }, () => rng.normal()), [B, H], { device }) as Tensor<'float32'>;
-    const contextLens = Tensor.from(Int32Array.from(lens), [B], { device }) as Tensor<'int32'>;
+    const k = Tensor.from(Uint16Array.from({ length: T * D }, () => f32ToBf16(rng.normal())), [T, D], { dtype: 'bfloat16', device });
+    const slotMapping = Tensor.from(slots, [T], { dtype: 'int64', device });
+    const q = Tensor.from(fp8(B * H * D), [B, 1, H, D], { dtype: 'float8_e4m3fn', device });
+    const weights = Tensor.from(Float32Array.from({ length: B * H }, () => rng.normal()), [B, H], { device });
+    const contextLens = Tensor.from(Int32Array.from(lens), [B], { device });
     return { cache, k, slotMapping, q, weights, contextLens };
   }
 
@@ -48,7 +48,7 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
 
   test('trivial: indices 0..len-1 then -1, no logits; store_only: K stored, null returned', async () => {
     const x = setup();
-    const lengths = Tensor.from(Int32Array.from([5, 0, 64]), [3], { device }) as Tensor<'int32'>;
+    const lengths = Tensor.from(Int32Array.from([5, 0, 64]), [3], { device });
     const trivialPlan = planAttention({ mode: 'extend', seqLens: [64, 60] }, { denseSupported: false, topK });
     expect(trivialPlan.indexer).toBe('trivial');
     const idx = await new NsaIndexer(x.cache, { topK }).run(trivialPlan, { ...x, lengths })!.toTypedArray();
@@ -57,7 +57,7 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
     // store_only writes this step's K: two caches holding the same random bytes, one through the
     // indexer and one through storeK, end up identical, and different from where they started.
     const mhaPlan = planAttention({ mode: 'extend', seqLens: [64] }, { denseSupported: true });
-    const noise = Tensor.from(randFp8(rng, numPages * P * 132), [numPages, P * 132], { dtype: 'uint8', device }) as Tensor<'uint8'>;
+    const noise = Tensor.from(randFp8(rng, numPages * P * 132), [numPages, P * 132], { dtype: 'uint8', device });
     const viaIndexer = new IndexerKCache(noise.to(device), { pageSize: P });
     const viaStore = new IndexerKCache(noise.to(device), { pageSize: P });
     expect(new NsaIndexer(viaIndexer, { topK }).run(mhaPlan, x)).toBeNull();
@@ -69,7 +69,7 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
 
   test('paged with the global-slot output and deterministic rows: equal to topk over the same logits', async () => {
     const x = setup();
-    const slotBt = Tensor.from(Int32Array.from({ length: B * 8 }, () => rng.int(0, 1000)), [B, 8], { device }) as Tensor<'int32'>;
+    const slotBt = Tensor.from(Int32Array.from({ length: B * 8 }, () => rng.int(0, 1000)), [B, 8], { device });
     const plan = planAttention({ mode: 'decode', seqLens: lens });
     const got = new NsaIndexer(x.cache, { topK, deterministic: true }).run(plan, { ...x, blockTable: bt, maxContextLen: 320, slotBlockTable: slotBt, slotPageSize: 64 });
     const logits = pagedMqaLogits(x.q, x.cache, x.weights, x.contextLens, bt, { maxContextLen: 320 });

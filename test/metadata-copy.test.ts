@@ -70,7 +70,7 @@ function toDevice(h: HostSet, g: Geometry, device: Device, isSrc: boolean): Meta
     let shape = [v.length];
     if (k === 'pageTable') shape = isSrc ? [g.rows, g.width] : [v.length / g.ld, g.ld];
     if (k === 'realPageTable') shape = isSrc ? [g.rows, g.realWidth] : [v.length / g.ldr, g.ldr];
-    whole[k] = Tensor.from(v, shape, { dtype: 'int32', device }) as Tensor<'int32'>;
+    whole[k] = Tensor.from(v, shape, { dtype: 'int32', device });
   }
   const set: Record<string, Tensor<'int32'>> = { ...whole };
   // Destination page tables are [rows, width] views with row stride ld: padding columns stay untouched.
@@ -173,7 +173,7 @@ describeDevice('SPEC §1 metadata copy', (device) => {
     const src = toDevice(srcH, g, device, true);
     const dh = hostDest(rng, g);
     const dst = toDevice(dh, g, device, false);
-    const i32 = (n: number) => Tensor.from(randInt32(rng, n), [n], { dtype: 'int32', device }) as Tensor<'int32'>;
+    const i32 = (n: number) => Tensor.from(randInt32(rng, n), [n], { dtype: 'int32', device });
     expectNsaError(() => metadataCopy(src, [], { mode: 'target_verify' }), 'E_RANGE', /dst: got 0 destination/);
     expectNsaError(() => metadataCopy(src, Array(9).fill(dst), { mode: 'target_verify' }), 'E_RANGE', /1\.\.8/);
     expectNsaError(() => metadataCopy(src, dst, { mode: 'prefill' as never }), 'E_ARG', /mode: got prefill/);
@@ -214,7 +214,7 @@ describeGpuOnly('SPEC §1 plan inside graph capture', (device) => {
     const graph = captureGraph(stream, () => plan.run({}, { stream }));
     const fresh = hostSource(rng, g);
     const srcWhole = wholeOf.get(srcDev)!;
-    for (const [k, v] of Object.entries(fresh)) srcWhole[k].copyFrom(Tensor.from(v, srcWhole[k].shape, { dtype: 'int32' }) as Tensor<'int32'>, { stream });
+    for (const [k, v] of Object.entries(fresh)) srcWhole[k].copyFrom(Tensor.from(v, srcWhole[k].shape, { dtype: 'int32' }), { stream });
     graph.replay(stream);
     await stream.synchronized();
     for (let d = 0; d < 3; d++) expect(await readBack(dsts[d])).toEqual(expected(fresh, dstHost[d], g));

@@ -71,14 +71,14 @@ function withAbsWeights(c: Case): Case {
 }
 
 function run(c: Case, device: Device, clean: boolean, poison: Float32Array): Float32Array {
-  const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: c.P, layout: c.layout });
-  const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device }) as Tensor<'float32'>;
+  const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout });
+  const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device });
   pagedMqaLogits(
-    Tensor.from(c.q, [c.B, c.N, c.H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
+    Tensor.from(c.q, [c.B, c.N, c.H, D], { dtype: 'float8_e4m3fn', device }),
     cache,
-    Tensor.from(c.w, [c.B * c.N, c.H], { device }) as Tensor<'float32'>,
-    Tensor.from(c.cl, c.cl2d ? [c.B, c.N] : [c.B], { device }) as Tensor<'int32'>,
-    Tensor.from(c.bt, [c.B, c.maxBlocks], { device }) as Tensor<'int32'>,
+    Tensor.from(c.w, [c.B * c.N, c.H], { device }),
+    Tensor.from(c.cl, c.cl2d ? [c.B, c.N] : [c.B], { device }),
+    Tensor.from(c.bt, [c.B, c.maxBlocks], { device }),
     { maxContextLen: c.maxLen, clean, out },
   );
   return out.toTypedArraySync();
@@ -168,11 +168,11 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
 
   test('bad inputs', () => {
     const c = makeCase(rng, 64, 'preshuffle', 1, 64, [10]);
-    const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, 64 * 132], { dtype: 'uint8', device }) as Tensor<'uint8'>);
-    const q = Tensor.from(c.q, [1, 1, 64, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>;
-    const w = Tensor.from(c.w, [1, 64], { device }) as Tensor<'float32'>;
-    const cl = Tensor.from(c.cl, [1], { device }) as Tensor<'int32'>;
-    const bt = Tensor.from(c.bt, [1, c.maxBlocks], { device }) as Tensor<'int32'>;
+    const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, 64 * 132], { dtype: 'uint8', device }));
+    const q = Tensor.from(c.q, [1, 1, 64, D], { dtype: 'float8_e4m3fn', device });
+    const w = Tensor.from(c.w, [1, 64], { device });
+    const cl = Tensor.from(c.cl, [1], { device });
+    const bt = Tensor.from(c.bt, [1, c.maxBlocks], { device });
     expectNsaError(() => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: -1 }), 'E_RANGE', /maxContextLen/);
     expectNsaError(() => pagedMqaLogits(q.view([1, 1, 32, 256]) as never, cache, w, cl, bt, { maxContextLen: 64 }), 'E_UNSUPPORTED', /q.shape\[3\]: got 256/);
     expectNsaError(() => pagedMqaLogits(Tensor.from(randFp8(rng, 5 * 64 * D), [1, 5, 64, D], { dtype: 'float8_e4m3fn', device }) as never, cache, w, cl, bt, { maxContextLen: 64 }), 'E_RANGE', /next_n/);
@@ -210,14 +210,14 @@ describeDevice('SPEC §3b ragged MQA logits', (device) => {
       }
     for (const clean of [false, true]) {
       const poison = Float32Array.from({ length: S * Skv }, () => rng.normal() * 1e3);
-      const out = Tensor.from(poison, [S, Skv], { device }) as Tensor<'float32'>;
+      const out = Tensor.from(poison, [S, Skv], { device });
       raggedMqaLogits(
-        Tensor.from(q, [S, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
-        Tensor.from(k, [Skv, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
-        Tensor.from(kScale, [Skv], { device }) as Tensor<'float32'>,
-        Tensor.from(w, [S, H], { device }) as Tensor<'float32'>,
-        Tensor.from(ks, [S], { device }) as Tensor<'int32'>,
-        Tensor.from(ke, [S], { device }) as Tensor<'int32'>,
+        Tensor.from(q, [S, H, D], { dtype: 'float8_e4m3fn', device }),
+        Tensor.from(k, [Skv, D], { dtype: 'float8_e4m3fn', device }),
+        Tensor.from(kScale, [Skv], { device }),
+        Tensor.from(w, [S, H], { device }),
+        Tensor.from(ks, [S], { device }),
+        Tensor.from(ke, [S], { device }),
         { clean, out },
       );
       const got = out.toTypedArraySync();

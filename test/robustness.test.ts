@@ -22,11 +22,11 @@ import {
 import { native } from '../lib/native';
 import { describeDevice, describeGpuOnly, expectNsaError, randFp8, Rng } from './helpers';
 
-const i32 = (v: number[], device: Device) => Tensor.from(Int32Array.from(v), [v.length], { device }) as Tensor<'int32'>;
+const i32 = (v: number[], device: Device) => Tensor.from(Int32Array.from(v), [v.length], { device });
 
 /** A small top-k whose answer is known: proves the process and its GPU context still work. */
 async function stillWorks(device: Device): Promise<void> {
-  const logits = Tensor.from(Float32Array.from([3, 1, 4, 1, 5, 9, 2, 6]), [1, 8], { device }) as Tensor<'float32'>;
+  const logits = Tensor.from(Float32Array.from([3, 1, 4, 1, 5, 9, 2, 6]), [1, 8], { device });
   const out = await topk(logits, i32([8], device), { k: 2, deterministic: true }).toTypedArray();
   expect(Array.from(out)).toEqual([5, 7]);
 }
@@ -35,7 +35,7 @@ function metadataSet(device: Device, bs: number, width: number): MetadataSet {
   return {
     cacheSeqlens: i32(new Array(bs).fill(7), device),
     cuSeqlensK: i32(new Array(bs + 1).fill(1), device),
-    pageTable: Tensor.from(new Int32Array(bs * width).fill(3), [bs, width], { device }) as Tensor<'int32'>,
+    pageTable: Tensor.from(new Int32Array(bs * width).fill(3), [bs, width], { device }),
     nsaCacheSeqlens: i32(new Array(bs).fill(5), device),
     nsaCuSeqlensK: i32(new Array(bs + 1).fill(2), device),
   };
@@ -87,7 +87,7 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
   test('null and wrongly typed arguments are E_ARG (never a TypeError)', () => {
     const cache = IndexerKCache.alloc(2, { device });
     const k = Tensor.zeros([1, 128], { dtype: 'bfloat16', device });
-    const slots = Tensor.from([0n], [1], { dtype: 'int64', device }) as Tensor<'int64'>;
+    const slots = Tensor.from([0n], [1], { dtype: 'int64', device });
     const logits = Tensor.zeros([1, 8], { device });
     const lens = i32([8], device);
     const set = metadataSet(device, 2, 4);
@@ -106,7 +106,7 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
     expectNsaError(() => planAttention(null as never), 'E_ARG', /batch/);
     expectNsaError(() => planAttention({ mode: 'extend', seqLens: 5 as never }), 'E_ARG', /seqLens/);
     expectNsaError(() => new NsaIndexer(cache).run(null as never, { k, slotMapping: slots }), 'E_ARG', /plan/);
-    expectNsaError(() => new IndexerKCache(Tensor.zeros([1, 8448], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: 2 ** 32 + 64 }), 'E_RANGE', /pageSize/);
+    expectNsaError(() => new IndexerKCache(Tensor.zeros([1, 8448], { dtype: 'uint8', device }), { pageSize: 2 ** 32 + 64 }), 'E_RANGE', /pageSize/);
     expectNsaError(() => storeK(cache, k, slots, { scaleFormat: 'e8m0' as never }), 'E_ARG', /scaleFormat: got e8m0, expected 'ue8m0' \| 'fp32'/);
   });
 
@@ -125,8 +125,8 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
   test('unaligned views: refused before launch where kernels use 16-byte accesses, correct elsewhere', async () => {
     const H = 32, D = 128;
     const cache = IndexerKCache.alloc(2, { device, layout: 'plain' });
-    const w = Tensor.from(Float32Array.from({ length: 2 * H }, () => rng.normal()), [2, H], { device }) as Tensor<'float32'>;
-    const bt = Tensor.from(Int32Array.from([0, 1]), [2, 1], { device }) as Tensor<'int32'>;
+    const w = Tensor.from(Float32Array.from({ length: 2 * H }, () => rng.normal()), [2, H], { device });
+    const bt = Tensor.from(Int32Array.from([0, 1]), [2, 1], { device });
     const qBytes = Tensor.from(randFp8(rng, 2 * H * D + 16), [2 * H * D + 16], { dtype: 'float8_e4m3fn', device });
     const qOff1 = qBytes.narrow(0, 1, 2 * H * D).view([2, 1, H, D]);
     expectNsaError(() => pagedMqaLogits(qOff1, cache, w, i32([10, 20], device), bt, { maxContextLen: 64 }), 'E_ARG', /q: got a view starting 1 bytes past a 16-byte boundary/);
@@ -138,21 +138,21 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
     expect(a).toEqual(b);
     // gatherK: the cache and out.k as views at byte offsets
     const P = 64, page = P * (D + 4);
-    const raw = Tensor.zeros([2 * page + 16], { dtype: 'uint8', device }) as Tensor<'uint8'>;
+    const raw = Tensor.zeros([2 * page + 16], { dtype: 'uint8', device });
     expectNsaError(() => new IndexerKCache(raw.narrow(0, 1, 2 * page).view([2, page])), 'E_ARG', /cache: got a view starting 1 bytes past/);
     const c16 = new IndexerKCache(raw.narrow(0, 16, 2 * page).view([2, page]), { layout: 'plain' });
-    const kBf16 = Tensor.from(Float32Array.from({ length: 3 * D }, () => rng.normal()), [3, D], { dtype: 'bfloat16', device }) as Tensor<'bfloat16'>;
-    storeK(c16, kBf16, Tensor.from([0n, 1n, 2n], [3], { dtype: 'int64', device }) as Tensor<'int64'>);
-    const g = gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }) as Tensor<'int32'>, i32([0, 3], device), { numTokens: 3 });
+    const kBf16 = Tensor.from(Float32Array.from({ length: 3 * D }, () => rng.normal()), [3, D], { dtype: 'bfloat16', device });
+    storeK(c16, kBf16, Tensor.from([0n, 1n, 2n], [3], { dtype: 'int64', device }));
+    const g = gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }), i32([0, 3], device), { numTokens: 3 });
     expect((await g.scale.toTypedArray()).every((s) => s > 0)).toBe(true);
     const outRaw = Tensor.empty([3 * D + 1], { dtype: 'float8_e4m3fn', device });
     const outK = outRaw.narrow(0, 1, 3 * D).view([3, D]);
-    expectNsaError(() => gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }) as Tensor<'int32'>, i32([0, 3], device), { out: { k: outK, scale: Tensor.empty([3], { device }) as Tensor<'float32'> } }), 'E_ARG', /out.k: got a view starting 1 bytes/);
+    expectNsaError(() => gatherK(c16, Tensor.from(Int32Array.from([0]), [1, 1], { device }), i32([0, 3], device), { out: { k: outK, scale: Tensor.empty([3], { device }) } }), 'E_ARG', /out.k: got a view starting 1 bytes/);
     // blockTable, cuSeqLens and out.scale as views at element offsets of larger tensors: read and written
     // as 4-byte scalars, so any element offset is legal and gives the same bytes.
-    const btBig = Tensor.from(Int32Array.from([7, 0, 7]), [3], { device }) as Tensor<'int32'>;
-    const cuBig = Tensor.from(Int32Array.from([9, 0, 3]), [3], { device }) as Tensor<'int32'>;
-    const scaleBig = Tensor.empty([4], { device }) as Tensor<'float32'>;
+    const btBig = Tensor.from(Int32Array.from([7, 0, 7]), [3], { device });
+    const cuBig = Tensor.from(Int32Array.from([9, 0, 3]), [3], { device });
+    const scaleBig = Tensor.empty([4], { device });
     const kOut = Tensor.empty([3, D], { dtype: 'float8_e4m3fn', device });
     const viaViews = gatherK(c16, btBig.narrow(0, 1, 1).view([1, 1]), cuBig.narrow(0, 1, 2), { out: { k: kOut, scale: scaleBig.narrow(0, 1, 3) } });
     expect(await viaViews.scale.toTypedArray()).toEqual(await g.scale.toTypedArray());
@@ -185,9 +185,9 @@ describeGpuOnly('SPEC §0 robustness on the GPU: lifecycle', (device: Device) =>
   });
 
   test('a disposed stream: ops, graphs captured on it and synchronize are E_DISPOSED', async () => {
-    const logits = Tensor.from(Float32Array.from({ length: 64 }, () => rng.normal()), [1, 64], { device }) as Tensor<'float32'>;
+    const logits = Tensor.from(Float32Array.from({ length: 64 }, () => rng.normal()), [1, 64], { device });
     const lens = i32([64], device);
-    const out = Tensor.empty([1, 4], { dtype: 'int32', device }) as Tensor<'int32'>;
+    const out = Tensor.empty([1, 4], { dtype: 'int32', device });
     const s = Stream.create(device);
     const graph = captureGraph(s, () => void topk(logits, lens, { k: 4, out, stream: s }));
     graph.replay();

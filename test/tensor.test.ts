@@ -42,6 +42,20 @@ describeDevice('Tensor', (device) => {
     }
   });
 
+  test('Tensor.from: same element width = the bits, anything else converted; the dtype follows the array', async () => {
+    const bits = Tensor.from(Int32Array.from([0x3f800000, -1]), [2], { dtype: 'float32', device }); // same width: bits
+    expect(Array.from(await bits.toTypedArray())).toEqual([1, NaN]);
+    const rounded = Tensor.from(Float32Array.from([1.00390625, -2]), [2], { dtype: 'bfloat16', device }); // 4 -> 2 bytes: converted
+    expect(Array.from(await rounded.toTypedArray())).toEqual([0x3f80, 0xc000]);
+    const bf16 = Tensor.from(Uint16Array.from([0x3f80]), [1], { device }); // no dtype: the array's (bf16 bits)
+    expect(bf16.dtype).toBe('bfloat16');
+    const widened = Tensor.from(Int32Array.from([-3, 5]), [2], { dtype: 'int64', device }); // 4 -> 8 bytes: converted
+    expect(Array.from(await widened.toTypedArray())).toEqual([-3n, 5n]);
+    expect(Tensor.from([1.5, 2]).dtype).toBe('float32');
+    const t: Tensor<'int32'> = Tensor.from(Int32Array.from([1])); // typed from the array, no cast
+    expect(t.dtype).toBe('int32');
+  });
+
   test('zeros, full, views, narrow, select, copyFrom', async () => {
     const z = Tensor.zeros([3, 5], { dtype: 'int32', device });
     expect(Array.from(await z.toTypedArray())).toEqual(new Array(15).fill(0));

@@ -44,9 +44,9 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
       const rows = lens.length;
       const ld = C + 5;
       const host = logitsRows(rng, rows, C, ld, tieHeavy);
-      const logits = Tensor.from(host, [rows, ld], { device }).narrow(1, 0, C) as Tensor<'float32'>;
-      const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
-      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device }) as Tensor<'int32'>; // poisoned
+      const logits = Tensor.from(host, [rows, ld], { device }).narrow(1, 0, C);
+      const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
+      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device }); // poisoned
       topk(logits, lengths, { k, out });
       check(host, ld, await out.toTypedArray(), k, new Array(rows).fill(0), lens);
     });
@@ -59,8 +59,8 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     const k = 2048, C = 40000, lens = [30000, 40000];
     const host = new Float32Array(lens.length * C);
     for (let i = 0; i < host.length; i++) host[i] = rng.next() < 0.97 ? 1.5 : rng.normal() * 10;
-    const out = Tensor.from(randInt32(rng, lens.length * k), [lens.length, k], { dtype: 'int32', device }) as Tensor<'int32'>;
-    topk(Tensor.from(host, [lens.length, C], { device }) as Tensor<'float32'>, Tensor.from(Int32Array.from(lens), [lens.length], { device }) as Tensor<'int32'>, { k, out });
+    const out = Tensor.from(randInt32(rng, lens.length * k), [lens.length, k], { dtype: 'int32', device });
+    topk(Tensor.from(host, [lens.length, C], { device }), Tensor.from(Int32Array.from(lens), [lens.length], { device }), { k, out });
     check(host, C, await out.toTypedArray(), k, [0, 0], lens);
   });
 
@@ -69,9 +69,9 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     const host = logitsRows(rng, rows, C, C, false);
     const starts = [0, 17, 1000, 4000, 4999, 0];
     const lens = [5000, 300, 4000, 1000, 1, 200];
-    const out = topk(Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>, Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>, {
+    const out = topk(Tensor.from(host, [rows, C], { device }), Tensor.from(Int32Array.from(lens), [rows], { device }), {
       k,
-      rowStarts: Tensor.from(Int32Array.from(starts), [rows], { device }) as Tensor<'int32'>,
+      rowStarts: Tensor.from(Int32Array.from(starts), [rows], { device }),
     });
     check(host, C, await out.toTypedArray(), k, starts, lens);
   });
@@ -80,12 +80,12 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     const k = 64, C = 700, rows = 5, W = 800;
     const host = logitsRows(rng, rows, C, C, false);
     const lens = [700, 10, 65, 64, 0];
-    const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+    const logits = Tensor.from(host, [rows, C], { device });
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
     // Deterministic: planted -inf ties are broken the same way in every run being compared.
     const plain = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
     const pt = randInt32(rng, rows * W, 0, 1 << 20);
-    const mapped = await topk(logits, lengths, { k, deterministic: true, pageTable: Tensor.from(pt, [rows, W], { device }) as Tensor<'int32'> }).toTypedArray();
+    const mapped = await topk(logits, lengths, { k, deterministic: true, pageTable: Tensor.from(pt, [rows, W], { device }) }).toTypedArray();
     // GPU output order is unspecified (and may differ run to run): compare each row as a multiset.
     const rowSorted = (a: Int32Array, r: number, f: (v: number) => number) => Array.from(a.subarray(r * k, (r + 1) * k), f).sort((x, y) => x - y);
     for (let r = 0; r < rows; r++) expect(rowSorted(mapped, r, (v) => v)).toEqual(rowSorted(plain, r, (v) => (v < 0 ? -1 : pt[r * W + v])));
@@ -94,8 +94,8 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     const byReq = await topk(logits, lengths, {
       k,
       deterministic: true,
-      pageTable: Tensor.from(reqPt, [2, W], { device }) as Tensor<'int32'>,
-      cuSeqlensQ: Tensor.from(Int32Array.from([0, 2, 5]), [3], { device }) as Tensor<'int32'>,
+      pageTable: Tensor.from(reqPt, [2, W], { device }),
+      cuSeqlensQ: Tensor.from(Int32Array.from([0, 2, 5]), [3], { device }),
     }).toTypedArray();
     for (let r = 0; r < rows; r++) expect(rowSorted(byReq, r, (v) => v)).toEqual(rowSorted(plain, r, (v) => (v < 0 ? -1 : reqPt[(r < 2 ? 0 : 1) * W + v])));
   });
@@ -113,9 +113,9 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
       const k = 2048, C = Math.max(...lens), rows = lens.length;
       const host = logitsRows(rng, rows, C, C, false);
       if (rows > 3) host.fill(-Infinity, 9 * C, 10 * C); // row 9: all -inf
-      const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
-      const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
-      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device }) as Tensor<'int32'>;
+      const logits = Tensor.from(host, [rows, C], { device });
+      const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
+      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
       topk(logits, lengths, { k, out });
       check(host, C, await out.toTypedArray(), k, new Array(rows).fill(0), lens);
       const det = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
@@ -138,8 +138,8 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     const host = new Float32Array(rows * C);
     for (let i = 0; i < host.length; i++) host[i] = rng.int(0, 16) / 2; // 16 levels: heavy ties
     for (let i = 0; i < C; i += 97) host[i] = -Infinity;
-    const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+    const logits = Tensor.from(host, [rows, C], { device });
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
     // The expected rows: sort positions by (value desc, position asc), take k, sort ascending.
     const want = new Int32Array(rows * k).fill(-1);
     for (let r = 0; r < rows; r++) {
@@ -150,7 +150,7 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     }
     const runs = ON_GPU ? 100 : 2;
     for (let t = 0; t < runs; t++) {
-      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device }) as Tensor<'int32'>;
+      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
       topk(logits, lengths, { k, out, deterministic: true });
       expect(await out.toTypedArray()).toEqual(want);
       out.dispose();
@@ -161,12 +161,12 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     const k = 128, C = 3000, rows = 4, P = 64, maxBlocks = Math.ceil(C / P);
     const host = logitsRows(rng, rows, C, C, false);
     const lens = [3000, 100, 129, 2000];
-    const logits = Tensor.from(host, [rows, C], { device }) as Tensor<'float32'>;
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device }) as Tensor<'int32'>;
+    const logits = Tensor.from(host, [rows, C], { device });
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
     const plain = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
     const bt = randInt32(rng, 2 * maxBlocks, 0, 1 << 16);
-    const cu = Tensor.from(Int32Array.from([0, 1, 4]), [3], { device }) as Tensor<'int32'>;
-    const got = await topk(logits, lengths, { k, deterministic: true, blockTable: Tensor.from(bt, [2, maxBlocks], { device }) as Tensor<'int32'>, pageSize: P, cuSeqlensQ: cu }).toTypedArray();
+    const cu = Tensor.from(Int32Array.from([0, 1, 4]), [3], { device });
+    const got = await topk(logits, lengths, { k, deterministic: true, blockTable: Tensor.from(bt, [2, maxBlocks], { device }), pageSize: P, cuSeqlensQ: cu }).toTypedArray();
     const want = Int32Array.from(plain, (v, j) => {
       const req = Math.floor(j / k) < 1 ? 0 : 1;
       return v < 0 ? -1 : bt[req * maxBlocks + Math.floor(v / P)] * P + (v % P);
@@ -176,21 +176,21 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
 
   test('trivialTopk: 0..len-1 then -1 without logits, through the transforms', async () => {
     const k = 16, lens = [0, 3, 16, 20];
-    const lengths = Tensor.from(Int32Array.from(lens), [4], { device }) as Tensor<'int32'>;
+    const lengths = Tensor.from(Int32Array.from(lens), [4], { device });
     const got = await trivialTopk(lengths, { k }).toTypedArray();
     const want = new Int32Array(4 * k).fill(-1);
     lens.forEach((l, r) => {
       for (let j = 0; j < Math.min(l, k); j++) want[r * k + j] = j;
     });
     expect(got).toEqual(want);
-    const bt = Tensor.from(Int32Array.from([5, 9, 2, 7, 1, 1, 3, 3]), [4, 2], { device }) as Tensor<'int32'>;
+    const bt = Tensor.from(Int32Array.from([5, 9, 2, 7, 1, 1, 3, 3]), [4, 2], { device });
     const slots = await trivialTopk(lengths, { k, blockTable: bt, pageSize: 8 }).toTypedArray();
     expect(Array.from(slots.subarray(k, k + 4))).toEqual([2 * 8, 2 * 8 + 1, 2 * 8 + 2, -1]);
   });
 
   test('bad inputs', () => {
-    const logits = Tensor.from(new Float32Array(40), [4, 10], { device }) as Tensor<'float32'>;
-    const lengths = Tensor.from(Int32Array.from([1, 2, 3, 4]), [4], { device }) as Tensor<'int32'>;
+    const logits = Tensor.from(new Float32Array(40), [4, 10], { device });
+    const lengths = Tensor.from(Int32Array.from([1, 2, 3, 4]), [4], { device });
     expectNsaError(() => topk(logits, lengths, { k: 0 }), 'E_RANGE', /k: got 0/);
     expectNsaError(() => topk(logits, lengths, { k: 5000 }), 'E_RANGE', /k: got 5000/);
     expectNsaError(() => topk(Tensor.from(new Int32Array(40), [4, 10], { device }) as never, lengths, { k: 2 }), 'E_DTYPE', /logits.dtype: got int32, expected float32/);
@@ -198,7 +198,7 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     expectNsaError(() => topk(logits, lengths, { k: 2, cuSeqlensQ: lengths }), 'E_ARG', /cuSeqlensQ/);
     expectNsaError(() => topk(logits, lengths, { k: 2, pageTable: Tensor.from(new Int32Array(6), [3, 2], { device }) as never }), 'E_SHAPE', /pageTable.shape/);
     if (!ON_GPU) expectNsaError(() => topk(logits, Tensor.from(Int32Array.from([1, 2, 11, 4]), [4], { device }) as never, { k: 2 }), 'E_RANGE', /window inside/);
-    const bt = Tensor.from(new Int32Array(8), [4, 2], { device }) as Tensor<'int32'>;
+    const bt = Tensor.from(new Int32Array(8), [4, 2], { device });
     expectNsaError(() => topk(logits, lengths, { k: 2, blockTable: bt }), 'E_RANGE', /pageSize: got 0/);
     expectNsaError(() => topk(logits, lengths, { k: 2, blockTable: bt, pageSize: 48 }), 'E_RANGE', /pageSize: got 48, expected a power of two/);
     expectNsaError(() => topk(logits, lengths, { k: 2, blockTable: bt, pageSize: 64, pageTable: bt }), 'E_ARG', /one output transform/);

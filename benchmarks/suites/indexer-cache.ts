@@ -21,12 +21,12 @@ export const indexerCacheSuite: Suite = {
         const cache = IndexerKCache.alloc(pages, { pageSize: P, layout, device: ctx.device });
         const kHost = new Uint16Array(T * D);
         for (let i = 0; i < kHost.length; i++) kHost[i] = f32ToBf16(Math.sin(i * 0.37) * 3);
-        const k = Tensor.from(kHost, [T, D], { dtype: 'bfloat16', device: ctx.device }) as Tensor<'bfloat16'>;
+        const k = Tensor.from(kHost, [T, D], { dtype: 'bfloat16', device: ctx.device });
         // contiguous slots starting mid-page, the common prefill pattern
-        const slots = Tensor.from(BigInt64Array.from({ length: T }, (_, i) => BigInt(i + 13)), [T], { dtype: 'int64', device: ctx.device }) as Tensor<'int64'>;
+        const slots = Tensor.from(BigInt64Array.from({ length: T }, (_, i) => BigInt(i + 13)), [T], { dtype: 'int64', device: ctx.device });
         const order = Array.from({ length: pages }, (_, i) => (i * 7919) % pages);
-        const bt = Tensor.from(Int32Array.from(order), [1, pages], { dtype: 'int32', device: ctx.device }) as Tensor<'int32'>;
-        const cu = Tensor.from(Int32Array.from([0, T]), [2], { dtype: 'int32', device: ctx.device }) as Tensor<'int32'>;
+        const bt = Tensor.from(Int32Array.from(order), [1, pages], { dtype: 'int32', device: ctx.device });
+        const cu = Tensor.from(Int32Array.from([0, T]), [2], { dtype: 'int32', device: ctx.device });
         storeK(cache, k, slots);
         const gathered = gatherK(cache, bt, cu, { numTokens: T });
         const storeBytes = T * (2 * D + 8 + D + 4);

@@ -19,7 +19,7 @@ function makeSet(s: Shape, device: Device): { set: MetadataSet; bytes: number; a
   const rows = s.mode === 'decode' ? s.bs : 2 * s.bs; // target_verify: 2 query tokens per request
   const S = rows;
   const realW = Math.ceil(s.maxLen / PAGE);
-  const i32 = (shape: number[]) => Tensor.full(shape, 7, { dtype: 'int32', device }) as Tensor<'int32'>;
+  const i32 = (shape: number[]) => Tensor.full(shape, 7, { dtype: 'int32', device });
   const set: MetadataSet = {
     cacheSeqlens: i32([s.bs]),
     cuSeqlensK: i32([s.bs + 1]),

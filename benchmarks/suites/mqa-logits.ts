@@ -20,7 +20,7 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   new Float32Array(page.buffer, P * D, P).fill(0.75);
   const cacheHost = new Uint8Array(numPages * pageBytes);
   for (let pg = 0; pg < numPages; pg++) cacheHost.set(page, pg * pageBytes);
-  const cache = new IndexerKCache(Tensor.from(cacheHost, [numPages, pageBytes], { dtype: 'uint8', device }) as Tensor<'uint8'>, { pageSize: P, layout });
+  const cache = new IndexerKCache(Tensor.from(cacheHost, [numPages, pageBytes], { dtype: 'uint8', device }), { pageSize: P, layout });
   const bt = new Int32Array(B * maxBlocks);
   for (let b = 0, next = 0; b < B; b++) for (let j = 0; j < Math.ceil(lengths[b] / P); j++) bt[b * maxBlocks + j] = (next++ * 7919) % numPages;
   const tokens = lengths.reduce((a, l) => a + l, 0);
@@ -28,11 +28,11 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   for (let i = 0; i < q.length; i++) q[i] = (i * 13 + 5) & 0x7e;
   return {
     cache,
-    q: Tensor.from(q, [B, N, H, D], { dtype: 'float8_e4m3fn', device }) as Tensor<'float8_e4m3fn'>,
-    w: Tensor.from(Float32Array.from({ length: B * N * H }, (_, i) => Math.sin(i)), [B * N, H], { device }) as Tensor<'float32'>,
-    cl: Tensor.from(Int32Array.from(lengths), [B], { device }) as Tensor<'int32'>,
-    bt: Tensor.from(bt, [B, maxBlocks], { device }) as Tensor<'int32'>,
-    out: Tensor.empty([B * N, ctx], { dtype: 'float32', device }) as Tensor<'float32'>,
+    q: Tensor.from(q, [B, N, H, D], { dtype: 'float8_e4m3fn', device }),
+    w: Tensor.from(Float32Array.from({ length: B * N * H }, (_, i) => Math.sin(i)), [B * N, H], { device }),
+    cl: Tensor.from(Int32Array.from(lengths), [B], { device }),
+    bt: Tensor.from(bt, [B, maxBlocks], { device }),
+    out: Tensor.empty([B * N, ctx], { dtype: 'float32', device }),
     bytes: tokens * (D + 4) + B * N * H * (D + 4) + N * tokens * 4 + numPages * 4,
     flops: 2 * N * H * tokens * D,
     dispose() {

@@ -19,7 +19,7 @@ export const pipelineSuite: Suite = {
     const device = ctx.device;
     ctx.progress(`pipeline: preparing ${L} layers (B=${B}, ctx=${len})`);
     // Metadata: one source set -> 3 destination sets (DECODE, bs = B, page table width = len).
-    const i32 = (shape: number[]) => Tensor.full(shape, 3, { dtype: 'int32', device }) as Tensor<'int32'>;
+    const i32 = (shape: number[]) => Tensor.full(shape, 3, { dtype: 'int32', device });
     const mset = (): MetadataSet => ({
       cacheSeqlens: i32([B]), cuSeqlensK: i32([B + 1]), pageTable: i32([B, len]), nsaCacheSeqlens: i32([B]), nsaCuSeqlensK: i32([B + 1]),
       realPageTable: i32([B, len / P]), flashmlaNumSplits: i32([B + 1]), flashmlaMetadata: i32([1056]),
@@ -29,12 +29,12 @@ export const pipelineSuite: Suite = {
     const plan = prepareMetadataCopy(src, dsts, { mode: 'decode' });
     // Per layer: its K cache holding len tokens per request, plus this step's new token per request.
     const layers = Array.from({ length: L }, () => mqaInputs(device, B, len, P, 'preshuffle'));
-    const kNew = Tensor.from(Uint16Array.from({ length: B * D }, (_, i) => f32ToBf16(Math.cos(i))), [B, D], { dtype: 'bfloat16', device }) as Tensor<'bfloat16'>;
+    const kNew = Tensor.from(Uint16Array.from({ length: B * D }, (_, i) => f32ToBf16(Math.cos(i))), [B, D], { dtype: 'bfloat16', device });
     const btHost = layers[0].bt.toTypedArraySync();
     const maxBlocks = len / P;
     // the new token of request b overwrites its last position (keeps lengths fixed across replays)
-    const slots = Tensor.from(Array.from({ length: B }, (_, b) => BigInt(btHost[b * maxBlocks + maxBlocks - 1] * P + P - 1)), [B], { dtype: 'int64', device }) as Tensor<'int64'>;
-    const idx = layers.map(() => Tensor.empty([B, K], { dtype: 'int32', device }) as Tensor<'int32'>);
+    const slots = Tensor.from(Array.from({ length: B }, (_, b) => BigInt(btHost[b * maxBlocks + maxBlocks - 1] * P + P - 1)), [B], { dtype: 'int64', device });
+    const idx = layers.map(() => Tensor.empty([B, K], { dtype: 'int32', device }));
     const stages = {
       metadata: (s?: Stream) => plan.run({}, { stream: s }),
       store: (l: number, s?: Stream) => storeK(layers[l].cache, kNew, slots, { stream: s }),

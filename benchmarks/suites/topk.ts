@@ -23,11 +23,11 @@ export const topkSuite: Suite = {
         s = (s * 1103515245 + 12345) >>> 0;
         host[i] = (s / 2 ** 32) * 20 - 10;
       }
-      const logits = Tensor.from(host, [rows, len], { device: ctx.device }) as Tensor<'float32'>;
-      const lengths = Tensor.from(new Int32Array(rows).fill(len), [rows], { device: ctx.device }) as Tensor<'int32'>;
-      const o = Tensor.empty([rows, 2048], { dtype: 'int32', device: ctx.device }) as Tensor<'int32'>;
+      const logits = Tensor.from(host, [rows, len], { device: ctx.device });
+      const lengths = Tensor.from(new Int32Array(rows).fill(len), [rows], { device: ctx.device });
+      const o = Tensor.empty([rows, 2048], { dtype: 'int32', device: ctx.device });
       const blocks = Math.ceil(len / PAGE);
-      const blockTable = Tensor.from(Int32Array.from({ length: rows * blocks }, (_, i) => (i * 7919) % (rows * blocks)), [rows, blocks], { device: ctx.device }) as Tensor<'int32'>;
+      const blockTable = Tensor.from(Int32Array.from({ length: rows * blocks }, (_, i) => (i * 7919) % (rows * blocks)), [rows, blocks], { device: ctx.device });
       const variants: [string, TopKOptions][] = [
         ['', {}],
         [' deterministic', { deterministic: true }],
