@@ -1,7 +1,8 @@
 // The metadata-copy plan as a native object: new MetadataCopyPlan({src, dst, mode}) reads and validates
 // every tensor once (csrc/ops/metadata_copy); run({...sizes, strategy, stream}) reads a few integers and
-// launches. The plan keeps the tensors' storages alive until dispose(), and refuses to run once one of
-// its device buffers was disposed (it never writes memory given back to the pool).
+// launches. The JS plan (lib/metadata-copy.ts) keeps its tensors alive; this object refers to their
+// storages weakly and refuses to run once one was disposed or collected (it never writes memory given
+// back to the pool).
 #include <memory>
 #include <vector>
 
@@ -24,9 +25,14 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
     try {
       std::vector<Napi::Object> storages;
       plan_ = std::make_unique<MetadataCopyPlan>(call_args(info, "MetadataCopyPlan", &storages));
+      // Weak references: the JS plan holds its tensors, so their storages live as long as it does.
+      // Strong references here would keep every re-prepared plan's buffers until its finalizer ran, which
+      // a loop that never yields to the event loop does not allow (RSS grew without bound).
       for (auto& s : storages) {
-        refs_.push_back(Napi::Persistent(s));
-        if (DeviceBuffer* b = DeviceBuffer::From(s)) buffers_.push_back(b);
+        Storage st;
+        st.ref = Napi::Weak(s);
+        st.device = DeviceBuffer::From(s);
+        storages_.push_back(std::move(st));
       }
     } catch (const NsaError& e) {
       throw_nsa(info.Env(), error_code_name(e.code()), e.what());
@@ -36,8 +42,10 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
  private:
   MetadataCopyPlan& live() {
     if (!plan_) fail(ErrorCode::Disposed, "plan", "a disposed plan", "a live MetadataCopyPlan");
-    for (auto* b : buffers_)
-      if (b->disposed()) fail(ErrorCode::Disposed, "plan", "a tensor disposed after prepare", "live tensors");
+    for (const Storage& s : storages_) {
+      if (s.ref.Value().IsEmpty()) fail(ErrorCode::Disposed, "plan", "a tensor whose memory was collected", "live tensors");
+      if (s.device != nullptr && s.device->disposed()) fail(ErrorCode::Disposed, "plan", "a tensor disposed after prepare", "live tensors");
+    }
     return *plan_;
   }
   Napi::Value Run(const Napi::CallbackInfo& info) {
@@ -61,17 +69,21 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
   }
   // Lets go of the tensors (their memory returns when their own owners dispose them); idempotent.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    plan_.reset();
-    buffers_.clear();
-    for (auto& r : refs_) r.Reset();
-    refs_.clear();
+    release(info.Env());
     return info.Env().Undefined();
+  }
+  void release(Napi::Env) {
+    plan_.reset();
+    storages_.clear();
   }
   Napi::Value NumDsts(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), plan_ ? plan_->num_dsts() : 0); }
 
+  struct Storage {
+    Napi::ObjectReference ref;       // weak
+    DeviceBuffer* device = nullptr;  // valid while ref is not empty
+  };
   std::unique_ptr<MetadataCopyPlan> plan_;
-  std::vector<Napi::ObjectReference> refs_;
-  std::vector<DeviceBuffer*> buffers_;
+  std::vector<Storage> storages_;
 };
 
 }  // namespace
