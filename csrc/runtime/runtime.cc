@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -112,32 +111,19 @@ struct DeviceFacts {
   int cc = 0;
   size_t total_memory = 0;
 };
-DeviceFacts device_facts(int device) {
+const DeviceFacts& device_facts(int device) {
   require_gpu_device(device, "device facts");
-  static std::mutex mu;
-  static std::vector<DeviceFacts> facts;
-  std::lock_guard<std::mutex> lock(mu);
-  if (facts.empty()) facts.assign(backend_info().device_count, DeviceFacts{});
-  if (facts[device].sm_count == 0) {
+  static PerDevice<DeviceFacts> facts;
+  return facts.get(device, 0, [&] {
     gpuDeviceProp_t p;
     NSA_GPU_CHECK(gpuGetDeviceProperties(&p, device));
-    facts[device] = DeviceFacts{p.multiProcessorCount, p.major * 10 + p.minor, p.totalGlobalMem};
-  }
-  return facts[device];
+    return DeviceFacts{p.multiProcessorCount, p.major * 10 + p.minor, p.totalGlobalMem};
+  });
 }
 }  // namespace
 
 int sm_count(int device) { return device_facts(device).sm_count; }
 int compute_capability(int device) { return device_facts(device).cc; }
-
-void once_per_device(const void* tag, int device, const std::function<void()>& setup) {
-  static std::mutex mu;
-  static std::set<std::pair<const void*, int>> done;
-  std::lock_guard<std::mutex> lock(mu);
-  if (done.count({tag, device})) return;
-  setup();
-  done.insert({tag, device});
-}
 
 StreamHandle default_stream(int device) {
   require_gpu_device(device, "default stream");
@@ -276,7 +262,6 @@ DeviceInfo device_info(int) { no_gpu("devices()"); }
 void set_device(int) { no_gpu("setDevice"); }
 int sm_count(int) { no_gpu("sm_count"); }
 int compute_capability(int) { no_gpu("compute_capability"); }
-void once_per_device(const void*, int, const std::function<void()>&) { no_gpu("once_per_device"); }
 StreamHandle default_stream(int) { no_gpu("stream"); }
 StreamHandle resolve_stream(StreamHandle s, int) { return s; }
 StreamHandle stream_create(int) { no_gpu("Stream"); }

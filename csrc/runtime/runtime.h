@@ -3,7 +3,6 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -46,13 +45,10 @@ void set_device(int device);
 // (cudaGetDeviceProperties is too slow for a hot path).
 int sm_count(int device);
 int compute_capability(int device);
-// The one per-device cache of one-time setup (kernel attributes and the like): runs setup() the first
-// time (tag, device) is seen in this process; thread-safe; any number of devices. A setup that throws
-// runs again next time.
-void once_per_device(const void* tag, int device, const std::function<void()>& setup);
-
-// A value computed once per (device, key) and kept for the process (a launch configuration, say);
-// thread-safe, any number of devices. The reference stays valid (std::map nodes do not move).
+// The one per-device cache: a value computed once per (device, key) and kept for the process (device
+// facts, a launch configuration, a kernel attribute set once); thread-safe, any number of devices. A
+// make() that throws stores nothing and runs again next time. The reference stays valid (std::map nodes
+// do not move).
 template <class T>
 class PerDevice {
  public:

@@ -376,8 +376,10 @@ template <bool kDeterministic, TopKOutput kOut>
 void launch(const TopKParams& p, int device, gpuStream_t stream) {
   auto kernel = topk_kernel<kDeterministic, kOut>;
   // > 48 KB of dynamic shared memory needs the opt-in, once per device and instantiation.
-  once_per_device(reinterpret_cast<const void*>(kernel), device, [&] {
+  static PerDevice<bool> opted_in;
+  opted_in.get(device, 0, [&] {
     NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(kernel), gpuFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
   });
   const int ctas = cluster_size(p, device);
   const unsigned grid = static_cast<unsigned>(p.rows * ctas);
