@@ -110,7 +110,6 @@ __device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], uint32_
 #endif
 }
 
-#include "ops/mqa_logits/mqa_logits_sm90.cuh"
 
 // Byte of (token t, dim d) inside a staged tile: a K-major layout of core
 // matrices of 8 tokens x 16 bytes (128 contiguous bytes), 128 bytes apart along K and 1024 apart along
@@ -340,81 +339,11 @@ void launch_n(const MqaLogitsParams& p, gpuStream_t s) {
 
 }  // namespace
 
-#if defined(NSA_WITH_CUDA)
-// The Hopper kernel: compiled into this binary (sm_90a SASS), an sm_90 device, paged pages the TMA can
-// copy whole (P >= 16, 16-byte aligned bases) and a batch small enough for its per-CTA schedule scan.
-// NSA_MQA_PORTABLE=1 forces the portable kernel (A/B benchmarks).
-template <int kHeads, bool kShuffled>
-void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
-  struct Config {
-    int stages = 0, grid = 0, per_sm = 1;
-  };
-  static PerDevice<Config> configs;  // per (device, next_n)
-  const Config& c = configs.get(device, p.next_n, [&] {
-    Config c;
-    const int sms = sm_count(device);
-    int smem_sm = 0;
-    NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
-    auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>;
-    // Most CTAs per SM (up to 4: registers are bounded for 4) that still leave each one >= 3 stages
-    // (>= 12 tiles, ~100 KB in flight per SM); stages capped at 8.
-    for (int ctas = 4; ctas >= 1; --ctas) {
-      const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
-      const int stages = std::min(8, (budget - sm90::layout(0, p.next_n, kHeads).total) / sm90::kStageBytes);
-      if (stages >= 3 || ctas == 1) {
-        c.stages = stages;
-        break;
-      }
-    }
-    const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
-    // The attribute is per kernel, shared by every next_n: set it to the device limit less the kernel's
-    // static shared memory (a cap, not a size).
-    int optin = 0;
-    NSA_GPU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    cudaFuncAttributes attr{};
-    NSA_GPU_CHECK(cudaFuncGetAttributes(&attr, kernel));
-    NSA_GPU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(attr.sharedSizeBytes)));
-    int per_sm = 0;
-    NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, sm90::kThreads, smem));
-    c.per_sm = std::max(per_sm, 1);
-    c.grid = sms * c.per_sm;
-    return c;
-  });
-  // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
-  launch_pdl(sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>, dim3(c.grid), dim3(sm90::kThreads),
-             static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, p, c.stages, c.per_sm);
-  NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
-}
-
-bool use_sm90(const MqaLogitsParams& p, int device) {
-#if defined(NSA_SM90A_SASS)
-  static const bool forced_portable = [] {
-    const char* e = std::getenv("NSA_MQA_PORTABLE");
-    return e != nullptr && e[0] == '1';
-  }();
-  if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests) return false;
-  // q and the cache are 16-byte aligned (checked before launch); weights are whole floats.
-  return compute_capability(device) == 90 && is_aligned(p.weights, 16);
-#else
-  (void)p;
-  (void)device;
-  return false;
-#endif
-}
-#endif
-
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream) {
   auto s = reinterpret_cast<gpuStream_t>(stream);
-#if defined(NSA_WITH_CUDA)
   int device = 0;
-  NSA_GPU_CHECK(cudaGetDevice(&device));
-  if (use_sm90(p, device)) {
-    const bool shuffled = p.layout == KCacheLayout::Preshuffle;
-    if (p.heads == 64) shuffled ? launch_sm90<64, true>(p, device, s) : launch_sm90<64, false>(p, device, s);
-    else shuffled ? launch_sm90<32, true>(p, device, s) : launch_sm90<32, false>(p, device, s);
-    return;
-  }
-#endif
+  NSA_GPU_CHECK(gpuGetDevice(&device));
+  if (mqa_logits_sm90(p, device, stream)) return;  // the Hopper kernel took it (mqa_logits_sm90.cu)
   if (p.heads == 64) launch_n<64>(p, s);
   else launch_n<32>(p, s);
 }

@@ -75,5 +75,9 @@ void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, 
 
 void mqa_logits_cpu(const MqaLogitsParams& p);
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream);
+// The sm_90a paged kernel (mqa_logits_sm90.cu): launches and returns true when it applies (an sm_90
+// device, its SASS in the binary, pages of 16+ tokens, batch <= 1024), else false. Always false
+// outside CUDA builds.
+bool mqa_logits_sm90(const MqaLogitsParams& p, int device, StreamHandle stream);
 
 }  // namespace nsa

@@ -1,0 +1,694 @@
+// Paged MQA logits on Hopper (sm_90a), P in {16, 32, 64}: a persistent, warp-specialized kernel, and
+// its launch. The kernel reads top to bottom as: init_barriers, schedule (producer warp), then produce
+// (producer warp) or consume = take_request + load_tile + score_tile (consumer warpgroup), then
+// clean_invalid.
+//
+// Work: the flat list of (request, 64-position tile) over the batch, cut into one contiguous range per
+// CTA (every warp computes the cut itself from context_lens, so one long request among short ones is
+// spread over every SM, and nothing waits on a block barrier before the first page is requested).
+// At B=64 x 8192 the middle of the kernel streams K at the DRAM floor; what is left is start-up (the
+// chain context_lens -> block table -> first page) and the spread of SM finish times, so the start-up
+// path is kept free of barriers, local memory and 64-bit division. One CTA = a producer warp + one
+// consumer warpgroup:
+//  - producer: per tile, one TMA bulk copy per page of K bytes and one of scales (evict-first in L2:
+//    read once per call) into a ring of
+//    `stages` shared-memory stages (mbarrier full/empty pairs); at each new request, one bulk copy of
+//    that request's q rows and weights into a staging slot, with the row ranges in a header.
+//    Block-table entries are prefetched 64 pages at a time into registers; entries outside the cache
+//    are never followed (those pages read as zeros, like the reference).
+//  - consumers: K is the wgmma A operand (64 tokens x 16 dims per instruction, from registers: each
+//    thread loads its fp8 bytes from the stage, releases the stage at once, converts fp8 -> f16 exactly);
+//    Q (f16, converted once per request) is the B operand in shared memory, N = heads. D[token, head]
+//    lands in the thread that owns the token, so relu * weight and the head sum need two shuffles and
+//    no shared-memory reduction or block barrier. f16 operands with fp32 accumulation keep SPEC §3's
+//    accumulation (Hopper's fp8 wgmma accumulates with ~14 bits; see mqa_logits.cu).
+// Which physical dims a thread holds per k-step (phi) depends on the page layout so that the K loads
+// are bank-conflict free; Q16 is written with the same phi, so the products pair up.
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+
+#include "gpu/check.h"
+#include "gpu/pdl.h"
+#include "ops/mqa_logits/mqa_logits.h"
+
+namespace nsa {
+
+#if defined(NSA_WITH_CUDA)
+namespace {
+namespace sm90 {
+
+constexpr int kStageK = kMqaTile * kIndexerHeadDim;  // 8192 bytes of K per stage
+constexpr int kStageBytes = kStageK + kMqaTile * 4;  // + 256 bytes of scales
+constexpr int kConsumers = 128;                      // one warpgroup
+constexpr int kThreads = kConsumers + 32;            // + the producer warp
+constexpr int kMaxRequests = 1024;                   // per-CTA schedule scan bound (larger batches: portable kernel)
+constexpr int kMaxNextN = 4;                         // query rows per request the header and row table hold
+constexpr int kBarConsumers = 1;                     // named barrier: the consumer warpgroup
+constexpr int kBarSchedule = 2;                      // named barrier: producer -> consumers, the tile count
+constexpr uint32_t kWaitSuspendHintNs = 10000000;    // mbarrier try_wait may park the warp up to 10 ms
+// Below this many tiles, total * (slice + 1) fits 32 bits for grids up to 2048 CTAs (2^21 * 2^11 = 2^32).
+constexpr int64_t kTilesFor32BitDivision = int64_t(1) << 21;
+
+// Request header the producer writes next to the staged q rows.
+struct alignas(16) Header {
+  int64_t begin[kMaxNextN], end[kMaxNextN];
+  int32_t b, first_tile, count, pad;
+};
+
+struct Layout {  // dynamic shared memory offsets (bytes)
+  int stages, q16, qstage, wsm, header, bars, total;
+  int qbytes, wbytes;
+};
+
+__host__ __device__ inline Layout layout(int stages, int next_n, int heads) {
+  Layout l{};
+  l.stages = stages;
+  l.q16 = stages * kStageBytes;
+  l.qbytes = next_n * heads * kIndexerHeadDim;
+  l.wbytes = next_n * heads * 4;
+  l.qstage = l.q16 + next_n * heads * kIndexerHeadDim * 2;
+  l.wsm = l.qstage + l.qbytes + l.wbytes;
+  l.header = l.wsm + l.wbytes;
+  l.bars = l.header + static_cast<int>(sizeof(Header));
+  l.total = l.bars + (2 * stages + 2) * 8;
+  return l;
+}
+
+// Device code exists only in the sm_90a pass; the host pass and other archs see an empty kernel body
+// (host code launches this kernel only when the binary holds sm_90a SASS and the device is sm_90).
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define NSA_SM90_KERNEL 1
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+// The suspend-time hint lets the hardware park the warp until the phase completes (or the hint, in
+// ns, runs out) instead of spinning: a producer waiting on a full ring would otherwise take issue
+// slots from the consumers on the same scheduler.
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(bar)), "r"(parity), "r"(kWaitSuspendHintNs)
+        : "memory");
+  } while (!done);
+}
+// TMA 1-D bulk copy global -> shared, completion counted in bytes on `bar`. 16-byte aligned, size % 16 == 0.
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(smem_u32(bar))
+               : "memory");
+}
+// The same with an L2 policy: K pages are read once per call, so they go in as evict-first and leave
+// L2 to what every call (and every layer of a step) reads again: context lengths, block table, q.
+__device__ __forceinline__ uint64_t l2_evict_first() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+__device__ __forceinline__ void bulk_copy_hint(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t policy) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
+                   smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(policy)
+               : "memory");
+}
+__device__ __forceinline__ void named_sync_consumers() { asm volatile("bar.sync %0, %1;\n" ::"n"(kBarConsumers), "n"(kConsumers) : "memory"); }
+
+// K-major canonical B descriptor, no swizzle (see mqa_logits.cu): LBO 128 (next 8 k), SBO 2048 (next 8 heads).
+__device__ __forceinline__ uint64_t q_desc(const void* p) {
+  return uint64_t((smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t(128 >> 4) << 16) | (uint64_t(2048 >> 4) << 32);
+}
+__device__ __forceinline__ int q16_offset(int h, int k) { return (h >> 3) * 2048 + (k >> 3) * 128 + (h & 7) * 16 + (k & 7) * 2; }
+
+// d[64 x kH] (+)= A[64 x 16] (f16, registers) * B[16 x kH] (f16, shared memory), fp32 accumulation.
+template <int kH>
+__device__ __forceinline__ void wgmma_rs(float (&d)[kH / 8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate) {
+  if constexpr (kH == 64) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "{%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+  }
+}
+
+// Four fp8 -> two f16 pairs (bytes 0,1 -> lo; 2,3 -> hi). The halves are named in PTX so ptxas feeds
+// the register halves to the unpacks directly (no shifts / masks).
+__device__ __forceinline__ void fp8x4_to_f16x2x2(uint32_t w, uint32_t& lo, uint32_t& hi) {
+  asm("{\n.reg .b16 l, h;\nmov.b32 {l, h}, %2;\ncvt.rn.f16x2.e4m3x2 %0, l;\ncvt.rn.f16x2.e4m3x2 %1, h;\n}\n" : "=r"(lo), "=r"(hi) : "r"(w));
+}
+
+// phi: physical dim of (k-step ks, thread column tig, element e in 0..3). Element pairs (0,1) and (2,3)
+// are logical k 2*tig + {0,1} and 8 + 2*tig + {0,1} of the step.
+template <bool kShuffled>
+__device__ __forceinline__ int phi(int ks, int tig, int e) { return kShuffled ? ks * 16 + tig * 4 + e : tig * 32 + ks * 4 + e; }
+
+// End of the union of request b's row ranges (paged rows start at 0, so the request spans
+// ceil(end / 64) tiles): mqa_row_range's clamps are monotone, so this is the clamped largest length.
+// Scalars only: per-row arrays here would live in local memory, a DRAM round trip at kernel start.
+__device__ __forceinline__ int64_t request_end(const MqaLogitsParams& p, int b) {
+  int64_t hi = 0;
+  if (!p.context_2d) {
+    hi = p.context_lens[b];
+  } else {
+    for (int n = 0; n < p.next_n; ++n) hi = max(hi, static_cast<int64_t>(p.context_lens[int64_t(b) * p.next_n + n]));
+  }
+  hi = min(hi, min(int64_t(p.max_blocks) * p.page_size, p.max_context_len));
+  return hi > 0 ? hi : 0;
+}
+__device__ __forceinline__ int32_t tiles_of(int64_t end) { return static_cast<int32_t>((end + kMqaTile - 1) / kMqaTile); }
+__device__ __forceinline__ int32_t request_tiles(const MqaLogitsParams& p, int b) { return tiles_of(request_end(p, b)); }
+__device__ __forceinline__ int64_t warp_sum(int64_t v) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+
+#if defined(NSA_MQA_TRACE)  // diagnostic build only: per-CTA timeline in ns (globaltimer), printed at exit
+__device__ __forceinline__ uint64_t trace_now() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+// The time once `v` is available (the input operand makes the read wait for v's load).
+__device__ __forceinline__ uint64_t trace_after(int64_t v) {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t) : "l"(v));
+  return t;
+}
+#endif
+// MQA_TRACE(statement): the statement in the diagnostic build (-DNSA_MQA_TRACE), nothing otherwise.
+#if defined(NSA_MQA_TRACE)
+#define MQA_TRACE(...) __VA_ARGS__
+#else
+#define MQA_TRACE(...)
+#endif
+
+#endif  // sm_90a device helpers
+
+#if defined(NSA_SM90_KERNEL)
+
+// The dynamic shared memory of one CTA: the K ring (`stages` stages), Q16, the q staging slot and its
+// weights, the request header, and the mbarriers (full / empty per stage, qfull / qempty for q).
+struct Ring {
+  uint8_t* stage0;
+  uint8_t* q16;
+  uint8_t* qstage;
+  float* wsm;
+  Header* hdr;
+  uint64_t* full;
+  uint64_t* empty;
+  uint64_t* qfull;
+  uint64_t* qempty;
+};
+
+__device__ __forceinline__ Ring ring_of(uint8_t* smem, const Layout& L, int stages) {
+  Ring r;
+  r.stage0 = smem;
+  r.q16 = smem + L.q16;
+  r.qstage = smem + L.qstage;
+  r.wsm = reinterpret_cast<float*>(smem + L.wsm);
+  r.hdr = reinterpret_cast<Header*>(smem + L.header);
+  r.full = reinterpret_cast<uint64_t*>(smem + L.bars);
+  r.empty = r.full + stages;
+  r.qfull = r.empty + stages;
+  r.qempty = r.qfull + 1;
+  return r;
+}
+
+__device__ __forceinline__ void init_barriers(const Ring& r, int stages) {
+  for (int s = 0; s < stages; ++s) {
+    mbar_init(&r.full[s], 1);
+    mbar_init(&r.empty[s], kConsumers / 32);
+  }
+  mbar_init(r.qfull, 1);
+  mbar_init(r.qempty, kConsumers / 32);
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// This CTA's share of the batch's tiles, as the producer warp found it: `tiles` tiles starting at tile
+// `first_tile` of request `first_b` (whose clamped end is `first_end`).
+struct Slice {
+  int first_b = -1;
+  int64_t first_tile = 0, first_end = 0, tiles = 0;
+};
+
+// Schedule (producer warp): this CTA's slice [s*T/G, (s+1)*T/G) of the batch's T tiles, located by
+// request. The warp scans the tile counts (32 requests per step, the first 128 kept in registers) and
+// goes straight on to its first block-table read; the consumers only need the tile count, handed over
+// through shared memory (named barrier kBarSchedule). One warp per CTA reading context_lens also keeps
+// the start-up burst on those few L2 lines small. The slice index s interleaves the CTAs that share an
+// SM (c, c + S, c + 2S, ... for S SMs) onto neighbouring slices, so each SM's total differs from the
+// mean by at most ~1 tile.
+__device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
+  Slice out;
+  constexpr int kKept = 4;
+  int64_t kept[kKept];  // request ends of requests c * 32 + lane
+  int64_t total = 0;
+  const int chunks = (p.batch + 31) / 32;
+#pragma unroll
+  for (int c = 0; c < kKept; ++c) {  // all loads first, then the sums
+    const int b = c * 32 + lane;
+    kept[c] = b < p.batch ? request_end(p, b) : 0;
+  }
+#pragma unroll
+  for (int c = 0; c < kKept; ++c) total += warp_sum(tiles_of(kept[c]));
+  MQA_TRACE(if (lane == 0) s_t[5] = trace_after(total);)
+  for (int c = kKept; c < chunks; ++c) {
+    const int b = c * 32 + lane;
+    total += warp_sum(b < p.batch ? request_tiles(p, b) : 0);
+  }
+  const int sms = gridDim.x / ctas_per_sm;
+  const int slice = gridDim.x % ctas_per_sm == 0 ? (blockIdx.x % sms) * ctas_per_sm + blockIdx.x / sms : blockIdx.x;
+  int64_t g0, g1;
+  if (total < kTilesFor32BitDivision && gridDim.x <= 2048) {  // 32-bit division: total * (slice + 1) < 2^32
+    const uint32_t t32 = static_cast<uint32_t>(total);
+    g0 = t32 * static_cast<uint32_t>(slice) / gridDim.x;
+    g1 = t32 * static_cast<uint32_t>(slice + 1) / gridDim.x;
+  } else {
+    g0 = total * slice / gridDim.x;
+    g1 = total * (slice + 1) / gridDim.x;
+  }
+  int64_t acc = 0;
+  for (int c = 0; c < chunks && g0 < g1; ++c) {
+    const int b = c * 32 + lane;
+    int64_t end = 0;
+#pragma unroll
+    for (int j = 0; j < kKept; ++j)
+      if (j == c) end = kept[j];
+    if (c >= kKept && b < p.batch) end = request_end(p, b);
+    const int32_t t = tiles_of(end);
+    int32_t incl = t;  // a chunk holds < 2^31 tiles (requests have < 2^25)
+#pragma unroll
+    for (int m = 1; m < 32; m <<= 1) {
+      const int32_t v = __shfl_up_sync(0xffffffffu, incl, m);
+      if (lane >= m) incl += v;
+    }
+    const uint32_t hit = __ballot_sync(0xffffffffu, g0 < acc + incl);
+    if (hit != 0) {  // the first such lane's request holds tile g0
+      const int src = __ffs(hit) - 1;
+      out.first_b = c * 32 + src;
+      out.first_tile = g0 - (acc + __shfl_sync(0xffffffffu, incl - t, src));
+      out.first_end = __shfl_sync(0xffffffffu, end, src);
+      out.tiles = g1 - g0;
+      break;
+    }
+    acc += __shfl_sync(0xffffffffu, incl, 31);
+  }
+  return out;
+}
+
+// Producer warp: per tile, one TMA bulk copy per page of K bytes and one of scales into the next ring
+// stage; at each new request, the request's q rows, weights and row ranges into the staging slot.
+template <int kHeads>
+__device__ __forceinline__ void produce(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, const Slice& sched,
+                                        int lane, uint64_t* s_t) {
+  int b = sched.first_b;
+  const int64_t my_tiles = sched.tiles;
+  int64_t tile = sched.first_tile, left = 0, needed_pages = 0, win = -1;
+  const int64_t page_bytes = kcache_page_bytes(p.page_size);
+  const int log2_page = __ffs(p.page_size) - 1;
+  const int pages_per_tile = kMqaTile >> log2_page;
+  const int32_t* bt = nullptr;
+  int32_t e0 = -1, e1 = -1;  // block-table window: entries of pages win + lane and win + 32 + lane
+  uint32_t staged = 0;       // requests staged so far (qfull / qempty phases)
+  int stage = 0;             // ring position; `round` counts wraps (no 64-bit division per tile)
+  uint32_t round = 0;
+  const uint64_t policy = l2_evict_first();
+  for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
+    if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
+      int64_t hi;
+      int32_t tiles_b;
+      for (;; ++b, tile = 0) {
+        hi = it == 0 && b == sched.first_b ? sched.first_end : request_end(p, b);  // the schedule read the first one
+        tiles_b = tiles_of(hi);
+        if (tile < tiles_b) break;
+      }
+      left = tiles_b - tile < my_tiles - it ? tiles_b - tile : my_tiles - it;
+      MQA_TRACE(if (lane == 0 && it == 0) s_t[6] = trace_after(hi);)
+      needed_pages = (hi + p.page_size - 1) >> log2_page;  // entries past these are never read
+      bt = p.block_table + int64_t(b) * p.block_table_stride;
+      win = -1;
+      if (staged > 0) mbar_wait(r.qempty, (staged - 1) & 1);  // consumers took the previous request's q
+      if (lane == 0) {
+        for (int n = 0; n < kMaxNextN; ++n) {
+          int64_t begin = 0, end = 0;
+          if (n < p.next_n) mqa_row_range(p, b, n, begin, end);
+          r.hdr->begin[n] = begin;
+          r.hdr->end[n] = end;
+        }
+        r.hdr->b = b;
+        r.hdr->first_tile = static_cast<int32_t>(tile);
+        r.hdr->count = static_cast<int32_t>(left);
+        mbar_arrive_tx(r.qfull, L.qbytes + L.wbytes);  // release: the header stores above come first
+        bulk_copy(r.qstage, p.q + int64_t(b) * L.qbytes, L.qbytes, r.qfull);
+        bulk_copy(r.qstage + L.qbytes, p.weights + int64_t(b) * p.next_n * kHeads, L.wbytes, r.qfull);
+      }
+      ++staged;
+    }
+    const int64_t first_page = (tile * kMqaTile) >> log2_page;
+    if (win < 0 || first_page + pages_per_tile > win + 64) {  // 64 entries per refill (1 to 4 per tile)
+      win = first_page;
+      const int64_t i0 = win + lane, i1 = win + 32 + lane;
+      e0 = i0 < needed_pages ? bt[i0] : -1;
+      e1 = i1 < needed_pages ? bt[i1] : -1;
+      if (e0 < 0 || e0 >= p.num_pages) e0 = -1;  // outside the cache: read as zeros, never followed
+      if (e1 < 0 || e1 >= p.num_pages) e1 = -1;
+      MQA_TRACE(if (lane == 0 && it == 0) s_t[7] = trace_after(e0);)
+    }
+    if (round > 0) mbar_wait(&r.empty[stage], (round - 1) & 1);  // consumers released the previous fill
+    uint8_t* st = r.stage0 + stage * kStageBytes;
+    uint32_t bytes = 0;
+    int32_t page[4];  // unrolled with constant indices: registers, not local memory
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j >= pages_per_tile) break;
+      const int64_t pi = first_page + j;
+      const int idx = static_cast<int>(pi - win);
+      const int32_t e = __shfl_sync(0xffffffffu, idx < 32 ? e0 : e1, idx & 31);
+      page[j] = pi < needed_pages ? e : -2;  // -2: past the context, rows never written out
+      if (page[j] >= 0) {
+        bytes += static_cast<uint32_t>(page_bytes);
+      } else if (page[j] == -1) {  // zeros, as the reference reads a page outside the cache
+        uint4* k = reinterpret_cast<uint4*>(st + j * p.page_size * kIndexerHeadDim);
+        for (int c = lane; c < p.page_size * kIndexerHeadDim / 16; c += 32) k[c] = make_uint4(0, 0, 0, 0);
+        float* sc = reinterpret_cast<float*>(st + kStageK) + j * p.page_size;
+        for (int c = lane; c < p.page_size; c += 32) sc[c] = 0.f;
+      }
+    }
+    __syncwarp();
+    MQA_TRACE(if (lane == 0 && it == 0) s_t[2] = trace_now();)
+    if (lane == 0) {
+      mbar_arrive_tx(&r.full[stage], bytes);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if (j >= pages_per_tile) break;
+        if (page[j] < 0) continue;
+        const uint8_t* src = p.cache + int64_t(page[j]) * page_bytes;
+        bulk_copy_hint(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, &r.full[stage], policy);
+        bulk_copy_hint(st + kStageK + j * p.page_size * 4, src + p.page_size * kIndexerHeadDim, p.page_size * 4, &r.full[stage], policy);
+      }
+    }
+    if (++stage == stages) {
+      stage = 0;
+      ++round;
+    }
+  }
+}
+
+// Consumer warpgroup, at each new request: Q16 and the weights from the staging slot, the row ranges
+// from the header into s_rows, then the slot is released. Returns the header's (b, first tile, count).
+template <int kHeads, bool kShuffled>
+__device__ __forceinline__ void take_request(const MqaLogitsParams& p, const Layout& L, const Ring& r, uint32_t& staged, int tid, int lane,
+                                             int64_t (*s_rows)[2], int& b, int64_t& first_tile, int& count) {
+  mbar_wait(r.qfull, staged & 1);
+  ++staged;
+  b = r.hdr->b;
+  first_tile = r.hdr->first_tile;
+  count = r.hdr->count;
+  named_sync_consumers();  // every warp is past the previous request's wgmmas (Q16), weights, rows
+  if (tid < 2 * kMaxNextN) s_rows[tid >> 1][tid & 1] = (tid & 1) ? r.hdr->end[tid >> 1] : r.hdr->begin[tid >> 1];
+  // Q16[n][h][logical k] = q[n][h][phi(k)]: one fp8 word = elements 0..3 of (ks, tig) -> two f16
+  // pairs, logical k 2tig + {0,1} and 8 + 2tig + {0,1}. Lanes walk h & 7 then tig: the stores hit 32 banks.
+  for (int i = tid; i < p.next_n * kHeads * 32; i += kConsumers) {
+    const int tg = (i >> 3) & 3, ks = (i >> 5) & 7, hr = i >> 8;
+    const int n = hr / (kHeads / 8), h = (hr % (kHeads / 8)) * 8 + (i & 7);
+    const uint32_t v = *reinterpret_cast<const uint32_t*>(r.qstage + (n * kHeads + h) * kIndexerHeadDim + phi<kShuffled>(ks, tg, 0));
+    uint8_t* dst = r.q16 + n * kHeads * 256 + q16_offset(h, ks * 16 + 2 * tg);
+    fp8x4_to_f16x2x2(v, *reinterpret_cast<uint32_t*>(dst), *reinterpret_cast<uint32_t*>(dst + 128));
+  }
+  for (int i = tid; i < p.next_n * kHeads; i += kConsumers) r.wsm[i] = reinterpret_cast<const float*>(r.qstage + L.qbytes)[i];
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // Q16 is read by wgmma (async proxy)
+  named_sync_consumers();
+  // Every warp releases the staging slot itself (like the K ring), so the producer's next q copy is
+  // ordered after each warp's own reads of it and of the header.
+  __syncwarp();
+  if (lane == 0) mbar_arrive(r.qempty);
+}
+
+// One tile's K bytes of this thread (fp8 words, dims phi(ks, tig, 0..3)) and the two scales of its
+// tokens from a ring stage; the stage is released as soon as they are in registers.
+template <bool kShuffled>
+__device__ __forceinline__ void load_tile(const uint8_t* st, int warp, int lane, uint64_t* empty_bar, uint32_t (&w)[8][2], float& sc0,
+                                          float& sc1) {
+  const int g = lane >> 2, tig = lane & 3;
+  const int row0 = warp * 16 + g;
+  if constexpr (kShuffled) {  // (t>>4)*2048 + (d>>4)*256 + (t&15)*16 + (d&15): 32 lanes, 32 banks
+#pragma unroll
+    for (int ks = 0; ks < 8; ++ks)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) w[ks][r] = *reinterpret_cast<const uint32_t*>(st + warp * 2048 + ks * 256 + (g + 8 * r) * 16 + tig * 4);
+  } else {  // row-major 128-byte rows: odd rows take their two 16-byte halves in the other order
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const uint8_t* base = st + (row0 + 8 * r) * kIndexerHeadDim + tig * 32;
+      const uint4 x = *reinterpret_cast<const uint4*>(base + 16 * (g & 1));
+      const uint4 y = *reinterpret_cast<const uint4*>(base + 16 * ((g & 1) ^ 1));
+      const uint4 lo = (g & 1) ? y : x, hi = (g & 1) ? x : y;
+      w[0][r] = lo.x; w[1][r] = lo.y; w[2][r] = lo.z; w[3][r] = lo.w;
+      w[4][r] = hi.x; w[5][r] = hi.y; w[6][r] = hi.z; w[7][r] = hi.w;
+    }
+  }
+  sc0 = reinterpret_cast<const float*>(st + kStageK)[row0];
+  sc1 = reinterpret_cast<const float*>(st + kStageK)[row0 + 8];
+  __syncwarp();
+  if (lane == 0) mbar_arrive(empty_bar);  // the stage is in registers: refill it now
+}
+
+// The wgmma A fragments of a tile: fp8 words [k-step][row0 / row0 + 8] -> f16 pairs (exact).
+__device__ __forceinline__ void to_f16_fragments(const uint32_t (&w)[8][2], uint32_t (&a)[8][4]) {
+#pragma unroll
+  for (int ks = 0; ks < 8; ++ks) {
+    fp8x4_to_f16x2x2(w[ks][0], a[ks][0], a[ks][2]);
+    fp8x4_to_f16x2x2(w[ks][1], a[ks][1], a[ks][3]);
+  }
+}
+
+// Scores of one tile for every query row of the request: wgmma over the 8 k-steps, then relu * weight
+// summed over heads (two shuffles), written where the row's valid range allows.
+template <int kHeads>
+__device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring& r, const uint32_t (&a)[8][4], uint64_t desc0, int b,
+                                           int64_t pos0, float sc0, float sc1, int lane, int64_t (*s_rows)[2]) {
+  const int tig = lane & 3;
+  const int64_t pos1 = pos0 + 8;
+  for (int n = 0; n < p.next_n; ++n) {
+    float acc[kHeads / 8][4];
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int ks = 0; ks < 8; ++ks) wgmma_rs<kHeads>(acc, a[ks], desc0 + uint64_t(n * kHeads * 16 + ks * 16), ks);
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    // acc[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum; then over tig.
+    float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < kHeads / 8; ++j) {
+      const float2 wv = *reinterpret_cast<const float2*>(r.wsm + n * kHeads + 8 * j + 2 * tig);
+      s0 += wv.x * fmaxf(acc[j][0], 0.f) + wv.y * fmaxf(acc[j][1], 0.f);
+      s1 += wv.x * fmaxf(acc[j][2], 0.f) + wv.y * fmaxf(acc[j][3], 0.f);
+    }
+    s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
+    s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
+    s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
+    s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+    float* out = p.out + (int64_t(b) * p.next_n + n) * p.out_stride;
+    const int64_t pos = tig == 0 ? pos0 : pos1;
+    if (tig < 2 && pos >= s_rows[n][0] && pos < s_rows[n][1]) out[pos] = tig == 0 ? sc0 * s0 : sc1 * s1;
+  }
+}
+
+// Consumer warpgroup: K is the wgmma A operand from registers, Q16 the B operand in shared memory.
+template <int kHeads, bool kShuffled>
+__device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, int64_t my_tiles, int tid,
+                                        int warp, int lane, int64_t (*s_rows)[2], uint64_t* s_t) {
+  const int row0 = warp * 16 + (lane >> 2);  // tokens row0 and row0 + 8 of each tile are this thread's
+  uint32_t staged = 0, round = 0;
+  int stage = 0;
+  for (int64_t it = 0; it < my_tiles;) {
+    int b, count;
+    int64_t first_tile;
+    take_request<kHeads, kShuffled>(p, L, r, staged, tid, lane, s_rows, b, first_tile, count);
+    MQA_TRACE(if (tid == 0 && it == 0) s_t[4] = trace_now();)
+    const uint64_t desc0 = q_desc(r.q16);  // + 16 per k-step (256 bytes), + kHeads * 16 per query row
+    for (int c = 0; c < count; ++c, ++it) {
+      mbar_wait(&r.full[stage], round & 1);
+      MQA_TRACE(if (tid == 0 && it == 0) s_t[3] = trace_now();)
+      uint32_t w[8][2];
+      float sc0, sc1;
+      load_tile<kShuffled>(r.stage0 + stage * kStageBytes, warp, lane, &r.empty[stage], w, sc0, sc1);
+      if (++stage == stages) {
+        stage = 0;
+        ++round;
+      }
+      uint32_t a[8][4];
+      to_f16_fragments(w, a);
+      score_tile<kHeads>(p, r, a, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
+    }
+  }
+}
+
+// clean: -inf over every row's invalid columns (rows round-robin over CTAs), disjoint from the scores.
+__device__ __forceinline__ void clean_invalid(const MqaLogitsParams& p, int tid) {
+  for (int64_t r = blockIdx.x; r < int64_t(p.batch) * p.next_n; r += gridDim.x) {
+    int64_t begin, end;
+    mqa_row_range(p, static_cast<int>(r / p.next_n), static_cast<int>(r % p.next_n), begin, end);
+    float* out = p.out + r * p.out_stride;
+    for (int64_t col = tid; col < begin; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
+    for (int64_t col = end + tid; col < p.max_context_len; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
+  }
+}
+
+#endif  // NSA_SM90_KERNEL
+
+template <int kHeads, bool kShuffled>
+__global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
+#if defined(NSA_SM90_KERNEL)
+  extern __shared__ __align__(128) uint8_t smem[];
+  const Layout L = layout(stages, p.next_n, kHeads);
+  const Ring ring = ring_of(smem, L, stages);
+  __shared__ int64_t s_rows[kMaxNextN][2];  // consumers' copy of the current request's row ranges
+  __shared__ int64_t s_my_tiles;
+#if defined(NSA_MQA_TRACE)
+  __shared__ uint64_t s_t[8];  // per-CTA timeline (ns), printed at exit
+#else
+  uint64_t* const s_t = nullptr;
+#endif
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  MQA_TRACE(if (tid == 0) s_t[0] = trace_now();)
+  if (tid == 0) init_barriers(ring, stages);
+  __syncthreads();
+  pdl_wait();  // launched as a programmatic dependent: no global access before this
+
+  Slice slice;
+  if (warp < kConsumers / 32) {
+    asm volatile("bar.sync %0, %1;\n" ::"n"(kBarSchedule), "n"(kThreads) : "memory");
+    slice.tiles = s_my_tiles;
+  } else {
+    slice = schedule(p, ctas_per_sm, lane, s_t);
+    if (lane == 0) s_my_tiles = slice.tiles;
+    asm volatile("bar.arrive %0, %1;\n" ::"n"(kBarSchedule), "n"(kThreads) : "memory");
+  }
+  MQA_TRACE(if (tid == 0) s_t[1] = trace_now();)
+
+  if (warp == kConsumers / 32) produce<kHeads>(p, L, ring, stages, slice, lane, s_t);
+  else consume<kHeads, kShuffled>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
+  if (p.clean) clean_invalid(p, tid);
+  MQA_TRACE({
+    __syncthreads();
+    if (tid == 0) {
+      uint32_t smid;
+      asm volatile("mov.u32 %0, %smid;" : "=r"(smid));
+      printf("T %d %u %lld %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", blockIdx.x, smid, (long long)slice.tiles, s_t[0], s_t[1],
+             s_t[2], s_t[3], s_t[4], trace_now(), s_t[5], s_t[6], s_t[7]);
+    }
+  })
+#else
+  (void)p;
+  (void)stages;
+  (void)ctas_per_sm;
+#endif
+}
+
+}  // namespace sm90
+
+// The Hopper kernel: compiled into this binary (sm_90a SASS), an sm_90 device, paged pages the TMA can
+// copy whole (P >= 16, 16-byte aligned bases) and a batch small enough for its per-CTA schedule scan.
+// NSA_MQA_PORTABLE=1 forces the portable kernel (A/B benchmarks).
+template <int kHeads, bool kShuffled>
+void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
+  struct Config {
+    int stages = 0, grid = 0, per_sm = 1;
+  };
+  static PerDevice<Config> configs;  // per (device, next_n)
+  const Config& c = configs.get(device, p.next_n, [&] {
+    Config c;
+    const int sms = sm_count(device);
+    int smem_sm = 0;
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+    auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>;
+    // Most CTAs per SM (up to 4: registers are bounded for 4) that still leave each one >= 3 stages
+    // (>= 12 tiles, ~100 KB in flight per SM); stages capped at 8.
+    for (int ctas = 4; ctas >= 1; --ctas) {
+      const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
+      const int stages = std::min(8, (budget - sm90::layout(0, p.next_n, kHeads).total) / sm90::kStageBytes);
+      if (stages >= 3 || ctas == 1) {
+        c.stages = stages;
+        break;
+      }
+    }
+    const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
+    // The attribute is per kernel, shared by every next_n: set it to the device limit less the kernel's
+    // static shared memory (a cap, not a size).
+    int optin = 0;
+    NSA_GPU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cudaFuncAttributes attr{};
+    NSA_GPU_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    NSA_GPU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(attr.sharedSizeBytes)));
+    int per_sm = 0;
+    NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, sm90::kThreads, smem));
+    c.per_sm = std::max(per_sm, 1);
+    c.grid = sms * c.per_sm;
+    return c;
+  });
+  // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
+  launch_pdl(sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>, dim3(c.grid), dim3(sm90::kThreads),
+             static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, p, c.stages, c.per_sm);
+  NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
+}
+
+bool use_sm90(const MqaLogitsParams& p, int device) {
+#if defined(NSA_SM90A_SASS)
+  static const bool forced_portable = [] {
+    const char* e = std::getenv("NSA_MQA_PORTABLE");
+    return e != nullptr && e[0] == '1';
+  }();
+  if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests) return false;
+  // q and the cache are 16-byte aligned (checked before launch); weights are whole floats.
+  return compute_capability(device) == 90 && is_aligned(p.weights, 16);
+#else
+  (void)p;
+  (void)device;
+  return false;
+#endif
+}
+
+}  // namespace
+
+bool mqa_logits_sm90(const MqaLogitsParams& p, int device, StreamHandle stream) {
+  if (!use_sm90(p, device)) return false;
+  auto s = reinterpret_cast<gpuStream_t>(stream);
+  const bool shuffled = p.layout == KCacheLayout::Preshuffle;
+  if (p.heads == 64) shuffled ? launch_sm90<64, true>(p, device, s) : launch_sm90<64, false>(p, device, s);
+  else shuffled ? launch_sm90<32, true>(p, device, s) : launch_sm90<32, false>(p, device, s);
+  return true;
+}
+
+#else
+
+bool mqa_logits_sm90(const MqaLogitsParams&, int, StreamHandle) { return false; }
+
+#endif
+
+}  // namespace nsa
