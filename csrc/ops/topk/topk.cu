@@ -251,7 +251,10 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     __syncthreads();  // s_bin / s_above / the histograms are rewritten by the next pass
     return in_bin;
   };
-  auto slice_key = [&](int i) { return cached ? cache[i] : topk_key(src[i]); };
+  // The slice's keys after pass 0: from shared memory when cached, else read again. The passes below
+  // are instantiated once per source (the `cached` test is hoisted out of every loop).
+  auto cached_key = [&](int i) { return cache[i]; };
+  auto global_key = [&](int i) { return topk_key(src[i]); };
   // Deterministic: the counts of earlier slices, then the ordered pass; a cluster ends on a barrier so
   // rank 0's counters outlive every CTA's use of them.
   auto finish_in_order = [&](auto key_at) {
@@ -289,59 +292,63 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   // Pass 0 over the slice (its one global read; short slices are cached as they go). It ends on
   // cluster barriers: the counters are zero before any CTA emits.
   const int in_bin = radix_pass(0, n, [&](int i) { return topk_key(src[i]); }, cached);
-  if (in_bin <= cand_cap) {
-    // Few keys share the top digit of the k-th largest: emit every key above that digit now and move the
-    // ones in it to a candidate list; passes 1-2 and the final pick run over that list only (2 passes over
-    // the slice instead of 4).
-    const uint32_t top = prefix;  // digit bits 21..31 of the k-th largest
-    visit<8>(n, slice_key, [&](int i, uint32_t key) {
-      if ((key & 0xFFE00000u) > top) {
-        if (!kDeterministic) out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
-      } else if ((key & 0xFFE00000u) == top) {
-        const int c = atomicAdd(&s_nc, 1);
-        cand_key[c] = key;
-        cand_idx[c] = i;
+  auto rest = [&](auto slice_key) {
+    if (in_bin <= cand_cap) {
+      // Few keys share the top digit of the k-th largest: emit every key above that digit now and move the
+      // ones in it to a candidate list; passes 1-2 and the final pick run over that list only (2 passes over
+      // the slice instead of 4).
+      const uint32_t top = prefix;  // digit bits 21..31 of the k-th largest
+      visit<8>(n, slice_key, [&](int i, uint32_t key) {
+        if ((key & 0xFFE00000u) > top) {
+          if (!kDeterministic) out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
+        } else if ((key & 0xFFE00000u) == top) {
+          const int c = atomicAdd(&s_nc, 1);
+          cand_key[c] = key;
+          cand_idx[c] = i;
+        }
+      });
+      __syncthreads();
+      const int nc = s_nc;
+      radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false);
+      radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
+      if (kDeterministic) {
+        finish_in_order(slice_key);
+        return;
       }
-    });
-    __syncthreads();
-    const int nc = s_nc;
-    radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false);
-    radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
+      const int gt_total = p.k - remaining;
+      for (int i = threadIdx.x; i < nc; i += kThreads) {
+        const uint32_t key = cand_key[i];
+        if (key > prefix) {
+          out[count_gt()] = topk_emit_as<kOut>(p, row, lo + cand_idx[i]);
+        } else if (key == prefix) {
+          const int e = count_eq();
+          if (e < remaining) out[gt_total + e] = topk_emit_as<kOut>(p, row, lo + cand_idx[i]);
+        }
+      }
+      if (ctas > 1) cluster_sync();
+      return;
+    }
+    // Many keys share the top digit (heavy ties): passes 1-2 over the whole slice.
+    radix_pass(1, n, slice_key, false);
+    radix_pass(2, n, slice_key, false);
+    // prefix is now the k-th largest key; `remaining` of the elements equal to it are taken.
     if (kDeterministic) {
       finish_in_order(slice_key);
       return;
     }
     const int gt_total = p.k - remaining;
-    for (int i = threadIdx.x; i < nc; i += kThreads) {
-      const uint32_t key = cand_key[i];
+    visit<8>(n, slice_key, [&](int i, uint32_t key) {
       if (key > prefix) {
-        out[count_gt()] = topk_emit_as<kOut>(p, row, lo + cand_idx[i]);
+        out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
       } else if (key == prefix) {
         const int e = count_eq();
-        if (e < remaining) out[gt_total + e] = topk_emit_as<kOut>(p, row, lo + cand_idx[i]);
+        if (e < remaining) out[gt_total + e] = topk_emit_as<kOut>(p, row, lo + i);
       }
-    }
+    });
     if (ctas > 1) cluster_sync();
-    return;
-  }
-  // Many keys share the top digit (heavy ties): passes 1-2 over the whole slice.
-  radix_pass(1, n, slice_key, false);
-  radix_pass(2, n, slice_key, false);
-  // prefix is now the k-th largest key; `remaining` of the elements equal to it are taken.
-  if (kDeterministic) {
-    finish_in_order(slice_key);
-    return;
-  }
-  const int gt_total = p.k - remaining;
-  visit<8>(n, slice_key, [&](int i, uint32_t key) {
-    if (key > prefix) {
-      out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
-    } else if (key == prefix) {
-      const int e = count_eq();
-      if (e < remaining) out[gt_total + e] = topk_emit_as<kOut>(p, row, lo + i);
-    }
-  });
-  if (ctas > 1) cluster_sync();
+  };
+  if (cached) rest(cached_key);
+  else rest(global_key);
 }
 
 // ---- launch ----
