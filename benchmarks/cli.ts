@@ -4,7 +4,8 @@
  *   nsa-bench info                      backend, devices, addon
  *   nsa-bench list                      suites (* = default set)
  *   nsa-bench run [suite...] [options]  run suites (default set when none named)
- * Options: --json FILE (results as JSON), --device cpu|cuda:N, --quick (fewer shapes), --layers N.
+ * Options: --json FILE (results as JSON), --device cpu|cuda:N, --quick (fewer shapes), --layers N,
+ *   --devices all|cuda:0,cuda:1 (the pipeline suite also runs one pipeline per listed GPU concurrently).
  * Progress goes to stderr; the table to stdout. Without a GPU everything runs on the CPU paths.
  */
 import * as fs from 'node:fs';
@@ -28,6 +29,7 @@ interface Args {
   suites: string[];
   json?: string;
   device?: string;
+  devices?: string;
   quick: boolean;
   layers: number;
   peers?: string;
@@ -35,7 +37,7 @@ interface Args {
 }
 
 function usage(): string {
-  return 'usage: nsa-bench [info | list | run [suite...] [--json FILE] [--device cpu|cuda:N] [--quick] [--layers N] | report BENCH.json... [--peers PEERS.json] [--out report.html]]';
+  return 'usage: nsa-bench [info | list | run [suite...] [--json FILE] [--device cpu|cuda:N] [--devices all|cuda:0,cuda:1] [--quick] [--layers N] | report BENCH.json... [--peers PEERS.json] [--out report.html]]';
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -45,6 +47,7 @@ export function parseArgs(argv: string[]): Args {
     const v = argv[i];
     if (v === '--json') a.json = argv[++i];
     else if (v === '--device') a.device = argv[++i];
+    else if (v === '--devices') a.devices = argv[++i];
     else if (v === '--quick') a.quick = true;
     else if (v === '--layers') a.layers = Number(argv[++i]);
     else if (v === '--peers') a.peers = argv[++i];
@@ -56,6 +59,7 @@ export function parseArgs(argv: string[]): Args {
   if (a.command !== 'help' && rest.length) a.command = rest.shift() as string;
   a.suites = rest;
   if (a.json === undefined && argv.includes('--json')) throw new Error(`--json needs a file name\n${usage()}`);
+  if (a.devices === undefined && argv.includes('--devices')) throw new Error(`--devices needs 'all' or a list like cuda:0,cuda:1\n${usage()}`);
   if (!Number.isInteger(a.layers) || a.layers < 1) throw new Error('--layers needs a positive integer');
   return a;
 }
@@ -86,8 +90,19 @@ function info(): void {
   console.log(`addon:   ${b.addonPath} (compiled with GPU support: ${b.compiledWithGpu ? 'yes' : 'no'})`);
   for (const n of b.addonNotes) console.log(`note:    ${n}`);
   if (b.runtimeVersion) console.log(`runtime: ${b.runtimeVersion}, driver: ${b.driverVersion || 'none'}`);
-  for (const d of devices())
-    console.log(`cuda:${d.index}: ${d.name}, cc ${d.computeCapability} (${d.arch}), ${d.smCount} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, L2 ${(d.l2Bytes / 2 ** 20).toFixed(0)} MiB`);
+  const all = devices();
+  for (const d of all) {
+    const peers = all.length < 2 ? '' : `, peer access: ${d.peers.length ? d.peers.map((p) => `cuda:${p}`).join(' ') : 'none (copies staged through the host)'}`;
+    console.log(`cuda:${d.index}: ${d.name}, cc ${d.computeCapability} (${d.arch}), ${d.smCount} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, L2 ${(d.l2Bytes / 2 ** 20).toFixed(0)} MiB${peers}`);
+  }
+}
+
+/** --devices: 'all' = every visible GPU, else a comma-separated list of cuda:N. */
+function gpuList(spec: string): Device[] {
+  const list = spec === 'all' ? devices().map((d) => `cuda:${d.index}`) : spec.split(',').map((d) => d.trim());
+  if (list.length === 0) throw new Error(`--devices ${spec}: no GPU visible (${backend().reason})`);
+  for (const d of list) if (!/^cuda:\d+$/.test(d) || Number(d.slice(5)) >= devices().length) throw new Error(`--devices: ${d} is not a visible GPU (${devices().length} visible)`);
+  return list as Device[];
 }
 
 async function run(a: Args): Promise<BenchResult[]> {
@@ -100,6 +115,7 @@ async function run(a: Args): Promise<BenchResult[]> {
   const device = (a.device ?? defaultDevice()) as Device;
   const ctx: BenchContext = {
     device,
+    devices: a.devices === undefined ? undefined : gpuList(a.devices),
     quick: a.quick || device === 'cpu',
     copyBytesPerUs: 0,
     layers: a.layers,

@@ -29,6 +29,8 @@ export interface BenchContext {
   /** Measured device (or host) copy bandwidth in bytes/µs, counting bytes read + written. */
   copyBytesPerUs: number;
   layers: number;
+  /** --devices: the GPUs the pipeline suite also runs on concurrently (one worker thread each). */
+  devices?: Device[];
   progress(msg: string): void;
 }
 

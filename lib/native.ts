@@ -65,6 +65,8 @@ export interface NativeDeviceInfo {
   l2Bytes: number;
   sharedMemPerBlockOptin: number;
   warpSize: number;
+  /** Indices of the devices this one reads and writes directly (NVLink / PCIe peer access). */
+  peers: number[];
 }
 
 /** The cache argument every cache-reading op takes (csrc/ops/indexer_cache `read_kcache`). */

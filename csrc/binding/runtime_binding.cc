@@ -38,6 +38,9 @@ Napi::Value Devices(const Napi::CallbackInfo& info) {
       o.Set("l2Bytes", d.l2_bytes);
       o.Set("sharedMemPerBlockOptin", d.shared_mem_per_block_optin);
       o.Set("warpSize", d.warp_size);
+      Napi::Array peers = Napi::Array::New(info.Env(), d.peers.size());
+      for (size_t j = 0; j < d.peers.size(); ++j) peers.Set(uint32_t(j), d.peers[j]);
+      o.Set("peers", peers);
       arr.Set(uint32_t(i), o);
     }
     return arr;

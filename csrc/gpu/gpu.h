@@ -59,6 +59,15 @@ using gpuDeviceProp_t = hipDeviceProp_t;
 #define gpuEventQuery hipEventQuery
 #define gpuDeviceSynchronize hipDeviceSynchronize
 #define gpuFuncSetAttribute hipFuncSetAttribute
+#define gpuDeviceCanAccessPeer hipDeviceCanAccessPeer
+#define gpuDeviceGetDefaultMemPool hipDeviceGetDefaultMemPool
+#define gpuMemPoolSetAccess hipMemPoolSetAccess
+using gpuMemPool_t = hipMemPool_t;
+using gpuMemAccessDesc = hipMemAccessDesc;
+#define gpuMemLocationTypeDevice hipMemLocationTypeDevice
+#define gpuMemAccessFlagsProtReadWrite hipMemAccessFlagsProtReadWrite
+#define gpuEventCreateWithFlags hipEventCreateWithFlags
+#define gpuEventDisableTiming hipEventDisableTiming
 #define gpuFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
 #define NSA_WARP_SIZE_MAX 64
 #else
@@ -116,6 +125,15 @@ using gpuDeviceProp_t = cudaDeviceProp;
 #define gpuEventQuery cudaEventQuery
 #define gpuDeviceSynchronize cudaDeviceSynchronize
 #define gpuFuncSetAttribute cudaFuncSetAttribute
+#define gpuDeviceCanAccessPeer cudaDeviceCanAccessPeer
+#define gpuDeviceGetDefaultMemPool cudaDeviceGetDefaultMemPool
+#define gpuMemPoolSetAccess cudaMemPoolSetAccess
+using gpuMemPool_t = cudaMemPool_t;
+using gpuMemAccessDesc = cudaMemAccessDesc;
+#define gpuMemLocationTypeDevice cudaMemLocationTypeDevice
+#define gpuMemAccessFlagsProtReadWrite cudaMemAccessFlagsProtReadWrite
+#define gpuEventCreateWithFlags cudaEventCreateWithFlags
+#define gpuEventDisableTiming cudaEventDisableTiming
 #define gpuFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
 #define NSA_WARP_SIZE_MAX 32
 #endif

@@ -98,8 +98,15 @@ DeviceInfo device_info(int device) {
 #else
   d.arch_name = "sm_" + std::to_string(p.major) + std::to_string(p.minor);
 #endif
+  for (int peer = 0; peer < backend_info().device_count; ++peer)
+    if (peer != device && can_access_peer(device, peer)) d.peers.push_back(peer);
+  // Memory is a per-device query: switch, ask, and switch back (the caller's device stays current).
+  int current = 0;
+  NSA_GPU_CHECK(gpuGetDevice(&current));
   set_device(device);
-  NSA_GPU_CHECK(gpuMemGetInfo(&d.free_memory, &d.total_memory));
+  const gpuError_t err = gpuMemGetInfo(&d.free_memory, &d.total_memory);
+  set_device(current);
+  NSA_GPU_CHECK(err);
   return d;
 }
 
@@ -123,6 +130,17 @@ const DeviceFacts& device_facts(int device) {
 }  // namespace
 
 int sm_count(int device) { return device_facts(device).sm_count; }
+
+bool can_access_peer(int device, int peer) {
+  require_gpu_device(device, "peer access");
+  require_gpu_device(peer, "peer access");
+  static PerDevice<bool> access;  // key: the peer
+  return access.get(device, peer, [&] {
+    int yes = 0;
+    if (device != peer) NSA_GPU_CHECK(gpuDeviceCanAccessPeer(&yes, device, peer));
+    return yes != 0;
+  });
+}
 int compute_capability(int device) { return device_facts(device).cc; }
 
 StreamHandle default_stream(int device) {
@@ -217,18 +235,72 @@ void device_free(void* p, int device, StreamHandle s) {
   NSA_GPU_CHECK(gpuFreeAsync(p, S(resolve_stream(s, device))));
 }
 
+namespace {
+// Lets `peer` read and write the memory of `owner`'s stream-ordered pool, once per pair, where the
+// hardware allows it (pool memory ignores cudaDeviceEnablePeerAccess; its access is set on the pool).
+void grant_pool_access(int owner, int peer) {
+  static PerDevice<bool> granted;  // key: the peer
+  granted.get(owner, peer, [&] {
+    if (!can_access_peer(peer, owner)) return false;
+    gpuMemPool_t pool;
+    NSA_GPU_CHECK(gpuDeviceGetDefaultMemPool(&pool, owner));
+    gpuMemAccessDesc access = {};
+    access.location.type = gpuMemLocationTypeDevice;
+    access.location.id = peer;
+    access.flags = gpuMemAccessFlagsProtReadWrite;
+    NSA_GPU_CHECK(gpuMemPoolSetAccess(pool, &access, 1));
+    return true;
+  });
+}
+
+// `waiter` (a stream of any device) waits for the work queued so far on `signaler`, a stream of
+// `signaler_device` (an event must be recorded on a stream of its own device).
+void stream_wait_stream(gpuStream_t waiter, gpuStream_t signaler, int signaler_device) {
+  int current = 0;
+  NSA_GPU_CHECK(gpuGetDevice(&current));
+  set_device(signaler_device);
+  gpuEvent_t e;
+  NSA_GPU_CHECK(gpuEventCreateWithFlags(&e, gpuEventDisableTiming));
+  gpuError_t err = gpuEventRecord(e, signaler);
+  if (err == gpuSuccess) err = gpuStreamWaitEvent(waiter, e, 0);
+  gpuEventDestroy(e);  // released once the recorded work completes
+  set_device(current);
+  NSA_GPU_CHECK(err);
+}
+
+// Issues one copy touching dst_device and src_device (-1 = host) on a stream of the device side, with
+// the cross-device ordering and the host synchronization copy_bytes promises.
+template <class Issue>
+void gpu_copy(int dst_device, int src_device, StreamHandle s, Issue&& issue) {
+  const int dev = dst_device >= 0 ? dst_device : src_device;
+  set_device(dev);
+  const gpuStream_t st = S(resolve_stream(s, dev));
+  const bool across = dst_device >= 0 && src_device >= 0 && dst_device != src_device;
+  if (across) {
+    const gpuStream_t src_default = S(default_stream(src_device));
+    if (stream_is_capturing(reinterpret_cast<StreamHandle>(st)) || stream_is_capturing(reinterpret_cast<StreamHandle>(src_default)))
+      fail(ErrorCode::Arg, "copy", device_str(src_device) + " -> " + device_str(dst_device) + " inside a graph capture",
+           "a copy between devices outside capture (it orders itself after the source device's default stream)");
+    grant_pool_access(src_device, dst_device);
+    grant_pool_access(dst_device, src_device);
+    stream_wait_stream(st, src_default, src_device);
+    NSA_GPU_CHECK(issue(st));
+    stream_wait_stream(src_default, st, dst_device);  // a later write or free of the source waits for the copy
+    return;
+  }
+  NSA_GPU_CHECK(issue(st));
+  // Pageable host memory: the host buffer must be complete (D2H) or reusable (H2D) on return.
+  if (dst_device < 0 || src_device < 0) NSA_GPU_CHECK(gpuStreamSynchronize(st));
+}
+}  // namespace
+
 void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size_t bytes, StreamHandle s) {
   if (bytes == 0) return;
   if (dst_device < 0 && src_device < 0) {
     std::memmove(dst, src, bytes);
     return;
   }
-  const int dev = dst_device >= 0 ? dst_device : src_device;
-  set_device(dev);
-  gpuStream_t st = S(resolve_stream(s, dev));
-  NSA_GPU_CHECK(gpuMemcpyAsync(dst, src, bytes, gpuMemcpyDefault, st));
-  // Pageable host memory: the host buffer must be complete (D2H) or reusable (H2D) on return.
-  if (dst_device < 0 || src_device < 0) NSA_GPU_CHECK(gpuStreamSynchronize(st));
+  gpu_copy(dst_device, src_device, s, [&](gpuStream_t st) { return gpuMemcpyAsync(dst, src, bytes, gpuMemcpyDefault, st); });
 }
 
 void copy_2d(void* dst, size_t dpitch, int dst_device, const void* src, size_t spitch, int src_device, size_t width_bytes,
@@ -239,11 +311,9 @@ void copy_2d(void* dst, size_t dpitch, int dst_device, const void* src, size_t s
       std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width_bytes);
     return;
   }
-  const int dev = dst_device >= 0 ? dst_device : src_device;
-  set_device(dev);
-  gpuStream_t st = S(resolve_stream(s, dev));
-  NSA_GPU_CHECK(gpuMemcpy2DAsync(dst, dpitch, src, spitch, width_bytes, rows, gpuMemcpyDefault, st));
-  if (dst_device < 0 || src_device < 0) NSA_GPU_CHECK(gpuStreamSynchronize(st));
+  gpu_copy(dst_device, src_device, s, [&](gpuStream_t st) {
+    return gpuMemcpy2DAsync(dst, dpitch, src, spitch, width_bytes, rows, gpuMemcpyDefault, st);
+  });
 }
 
 void memset_bytes(void* dst, int device, int value, size_t bytes, StreamHandle s) {
@@ -260,6 +330,7 @@ void memset_bytes(void* dst, int device, int value, size_t bytes, StreamHandle s
 
 DeviceInfo device_info(int) { no_gpu("devices()"); }
 void set_device(int) { no_gpu("setDevice"); }
+bool can_access_peer(int, int) { no_gpu("peer access"); }
 int sm_count(int) { no_gpu("sm_count"); }
 int compute_capability(int) { no_gpu("compute_capability"); }
 StreamHandle default_stream(int) { no_gpu("stream"); }

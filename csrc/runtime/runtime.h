@@ -5,8 +5,9 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <utility>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/args.h"
 #include "core/tensor.h"
@@ -33,6 +34,7 @@ struct DeviceInfo {
   int shared_mem_per_block_optin = 0;
   int warp_size = 0;
   std::string arch_name;  // gcnArchName on HIP, "sm_XY" on CUDA
+  std::vector<int> peers;  // devices whose memory this one reads and writes directly (NVLink / PCIe P2P)
 };
 
 const BackendInfo& backend_info();
@@ -41,6 +43,8 @@ void require_gpu_device(int device, const char* what);
 DeviceInfo device_info(int device);
 
 void set_device(int device);
+// Whether `device` can access `peer`'s memory directly (cached per pair).
+bool can_access_peer(int device, int peer);
 // Multiprocessor count and compute capability (major * 10 + minor), cached per device
 // (cudaGetDeviceProperties is too slow for a hot path).
 int sm_count(int device);
@@ -92,8 +96,12 @@ void device_free(void* p, int device, StreamHandle s);
 // Frees after every stream of the device is idle (a buffer disposed while a download read it: the
 // stream its owner named may be gone by then).
 void device_free_after_sync(void* p, int device);
-// Byte copy between any two places (host or device) on stream s; returns before completion for
-// device-to-device, after completion when the host is involved (pageable host memory).
+// Byte copy between any two places (host or device) on stream s (a stream of the destination's device,
+// or of the source's when the destination is the host); returns before completion for device-to-device,
+// after completion when the host is involved (pageable host memory). Between two GPUs the copy is
+// direct where they have peer access (else the driver stages it through the host), waits for the work
+// queued so far on the source device's default stream, and that stream waits for the copy; refused
+// inside a graph capture.
 void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size_t bytes, StreamHandle s);
 // Strided 2-D copy: rows of width_bytes, pitches in bytes.
 void copy_2d(void* dst, size_t dpitch, int dst_device, const void* src, size_t spitch, int src_device, size_t width_bytes,

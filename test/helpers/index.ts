@@ -2,15 +2,26 @@
  * Test helpers shared by every op: the device a project runs on, seeded random tensors (never zeros),
  * poisoning, and typed-error assertions.
  */
-import { bf16ToF32, f32ToBf16, gpuAvailable, NsaError, NsaErrorCode, Tensor, type Device, type DType } from '../../lib';
+import { bf16ToF32, devices, f32ToBf16, gpuAvailable, NsaError, NsaErrorCode, Tensor, type Device, type DType } from '../../lib';
 
-/** 'cpu' in the unit project, 'cuda:0' in the gpu project. */
+/** 'cpu' in the unit project, 'cuda:0' in the gpu project (NSA_TEST_DEVICE=cuda:N picks another). */
 export const TEST_DEVICE = (process.env.NSA_TEST_DEVICE ?? 'cpu') as Device;
 export const ON_GPU = TEST_DEVICE !== 'cpu';
 
 /**
- * describe() for the project's device. In the gpu project without a GPU the block is skipped, or
- * fails when NSA_REQUIRE_GPU=1.
+ * The devices describeDevice runs each body on: TEST_DEVICE, or in the gpu project with
+ * NSA_TEST_DEVICES=all every visible GPU (NSA_TEST_DEVICES=cuda:0,cuda:1 names them).
+ */
+export function testDevices(): Device[] {
+  const list = process.env.NSA_TEST_DEVICES;
+  if (!ON_GPU || list === undefined || list === '') return [TEST_DEVICE];
+  if (list === 'all') return gpuAvailable() ? devices().map((d) => `cuda:${d.index}` as Device) : [TEST_DEVICE];
+  return list.split(',').map((d) => d.trim() as Device);
+}
+
+/**
+ * describe() for each of the project's devices. In the gpu project without a GPU the block is skipped,
+ * or fails when NSA_REQUIRE_GPU=1.
  */
 export function describeDevice(name: string, fn: (device: Device) => void): void {
   if (ON_GPU && !gpuAvailable()) {
@@ -28,7 +39,7 @@ export function describeDevice(name: string, fn: (device: Device) => void): void
     }
     return;
   }
-  describe(`${name} [${TEST_DEVICE}]`, () => fn(TEST_DEVICE));
+  for (const device of testDevices()) describe(`${name} [${device}]`, () => fn(device));
 }
 
 /** GPU-only describe (skipped in the unit project). */
