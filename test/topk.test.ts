@@ -52,17 +52,25 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     });
   }
 
-  // Mostly one repeated value: the top digit's bin holding the k-th key is larger than the candidate space
-  // (24576 keys for uncached rows, what is left next to the cached row otherwise), so the kernel takes the
-  // 4-pass path over the whole row; a cached row of 30000 and an uncached one of 40000.
-  test('rows whose threshold bin overflows the candidate space (4-pass path)', async () => {
-    const k = 2048, C = 40000, lens = [30000, 40000];
-    const host = new Float32Array(lens.length * C);
-    for (let i = 0; i < host.length; i++) host[i] = rng.next() < 0.97 ? 1.5 : rng.normal() * 10;
-    const out = Tensor.from(randInt32(rng, lens.length * k), [lens.length, k], { dtype: 'int32', device });
-    topk(Tensor.from(host, [lens.length, C], { device }), Tensor.from(Int32Array.from(lens), [lens.length], { device }), { k, out });
-    check(host, C, await out.toTypedArray(), k, [0, 0], lens);
-  });
+  // Mostly one repeated value: the bin holding the k-th key is larger than the candidate space, so the
+  // kernels sweep the whole row instead of a candidate list. C = 40000: the general kernel (a cached row
+  // of 30000 and an uncached one of 40000; 4-pass path); C = 32768: the short-row kernel (every row
+  // cached; its lists overflow from the first byte on). Default tie-aware, deterministic equal to the CPU.
+  for (const C of [40000, 32768]) {
+    test(`rows whose threshold bin overflows the candidate space (C = ${C})`, async () => {
+      const k = 2048, lens = [30000, C];
+      const host = new Float32Array(lens.length * C);
+      for (let i = 0; i < host.length; i++) host[i] = rng.next() < 0.97 ? 1.5 : rng.normal() * 10;
+      const logits = Tensor.from(host, [lens.length, C], { device });
+      const lengths = Tensor.from(Int32Array.from(lens), [lens.length], { device });
+      const out = Tensor.from(randInt32(rng, lens.length * k), [lens.length, k], { dtype: 'int32', device });
+      topk(logits, lengths, { k, out });
+      check(host, C, await out.toTypedArray(), k, [0, 0], lens);
+      const det = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
+      const want = topk(Tensor.from(host, [lens.length, C]), Tensor.from(Int32Array.from(lens), [lens.length]), { k, deterministic: true }).toTypedArraySync();
+      expect(Array.from(det)).toEqual(Array.from(want));
+    });
+  }
 
   test('rowStarts: windows inside longer rows', async () => {
     const k = 256, C = 5000, rows = 6;
@@ -131,31 +139,34 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     });
   }
 
-  test('deterministic: the k largest under (value desc, position asc), ascending, equal to the CPU, over 16-level ties', async () => {
-    const k = 2048, C = 40000;
-    const lens = [C, 30000, 9000, k + 1, k, 5000, 0];
-    const rows = lens.length;
-    const host = new Float32Array(rows * C);
-    for (let i = 0; i < host.length; i++) host[i] = rng.int(0, 16) / 2; // 16 levels: heavy ties
-    for (let i = 0; i < C; i += 97) host[i] = -Infinity;
-    const logits = Tensor.from(host, [rows, C], { device });
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
-    // The expected rows: sort positions by (value desc, position asc), take k, sort ascending.
-    const want = new Int32Array(rows * k).fill(-1);
-    for (let r = 0; r < rows; r++) {
-      const n = lens[r];
-      const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => host[r * C + b] - host[r * C + a] || a - b);
-      const sel = idx.slice(0, Math.min(n, k)).sort((a, b) => a - b);
-      want.set(sel, r * k);
-    }
-    const runs = ON_GPU ? 100 : 2;
-    for (let t = 0; t < runs; t++) {
-      const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
-      topk(logits, lengths, { k, out, deterministic: true });
-      expect(await out.toTypedArray()).toEqual(want);
-      out.dispose();
-    }
-  });
+  // C = 40000: the general kernel; C = 9000: the short-row kernel.
+  for (const C of [40000, 9000]) {
+    test(`deterministic: the k largest under (value desc, position asc), ascending, equal to the CPU, over 16-level ties (C = ${C})`, async () => {
+      const k = 2048;
+      const lens = [C, Math.min(30000, C - 1), Math.min(9000, C - 2), k + 1, k, 5000, 0];
+      const rows = lens.length;
+      const host = new Float32Array(rows * C);
+      for (let i = 0; i < host.length; i++) host[i] = rng.int(0, 16) / 2; // 16 levels: heavy ties
+      for (let i = 0; i < C; i += 97) host[i] = -Infinity;
+      const logits = Tensor.from(host, [rows, C], { device });
+      const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
+      // The expected rows: sort positions by (value desc, position asc), take k, sort ascending.
+      const want = new Int32Array(rows * k).fill(-1);
+      for (let r = 0; r < rows; r++) {
+        const n = lens[r];
+        const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => host[r * C + b] - host[r * C + a] || a - b);
+        const sel = idx.slice(0, Math.min(n, k)).sort((a, b) => a - b);
+        want.set(sel, r * k);
+      }
+      const runs = ON_GPU ? 100 : 2;
+      for (let t = 0; t < runs; t++) {
+        const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
+        topk(logits, lengths, { k, out, deterministic: true });
+        expect(await out.toTypedArray()).toEqual(want);
+        out.dispose();
+      }
+    });
+  }
 
   test('global slot: blockTable[req, i / P] * P + i % P, per row and per request, -1 kept', async () => {
     const k = 128, C = 3000, rows = 4, P = 64, maxBlocks = Math.ceil(C / P);
