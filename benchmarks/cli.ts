@@ -5,24 +5,28 @@
  *   nsa-bench list                      suites (* = default set)
  *   nsa-bench run [suite...] [options]  run suites (default set when none named)
  * Options: --json FILE (results as JSON), --device cpu|cuda:N, --quick (fewer shapes), --layers N,
- *   --devices all|cuda:0,cuda:1 (the pipeline suite also runs one pipeline per listed GPU concurrently).
+ *   --devices all|cuda:0,cuda:1 (the pipeline suite also runs one pipeline per listed GPU concurrently),
+ *   --mode decode|verify|prefill (the pipeline suite's step: decode, target verify with next_n 4, or a
+ *   prefill chunk through the indexer's ragged path).
  * Progress goes to stderr; the table to stdout. Without a GPU everything runs on the CPU paths.
  */
 import * as fs from 'node:fs';
 import { backend, defaultDevice, devices, type Device } from '../lib';
+import { decodeStepSuite } from './suites/decode-step';
 import { dispatcherSuite } from './suites/dispatcher';
 import { indexerCacheSuite } from './suites/indexer-cache';
 import { measureCopy, memcpySuite } from './suites/memcpy';
 import { metadataCopySuite } from './suites/metadata-copy';
 import { mqaLogitsSuite } from './suites/mqa-logits';
 import { pipelineSuite } from './suites/pipeline';
+import { prefillSuite } from './suites/prefill';
 import { tensorSuite } from './suites/tensor';
 import { topkSuite } from './suites/topk';
 import { loadBench, parsePeers } from './report/data';
 import { renderReport } from './report/html';
 import { BenchContext, BenchResult, Suite } from './types';
 
-export const SUITES: Suite[] = [pipelineSuite, memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite, mqaLogitsSuite, topkSuite, dispatcherSuite];
+export const SUITES: Suite[] = [pipelineSuite, memcpySuite, tensorSuite, metadataCopySuite, indexerCacheSuite, mqaLogitsSuite, topkSuite, decodeStepSuite, prefillSuite, dispatcherSuite];
 
 interface Args {
   command: string;
@@ -30,6 +34,7 @@ interface Args {
   json?: string;
   device?: string;
   devices?: string;
+  mode?: string;
   quick: boolean;
   layers: number;
   peers?: string;
@@ -37,7 +42,7 @@ interface Args {
 }
 
 function usage(): string {
-  return 'usage: nsa-bench [info | list | run [suite...] [--json FILE] [--device cpu|cuda:N] [--devices all|cuda:0,cuda:1] [--quick] [--layers N] | report BENCH.json... [--peers PEERS.json] [--out report.html]]';
+  return 'usage: nsa-bench [info | list | run [suite...] [--json FILE] [--device cpu|cuda:N] [--devices all|cuda:0,cuda:1] [--mode decode|verify|prefill] [--quick] [--layers N] | report BENCH.json... [--peers PEERS.json] [--out report.html]]';
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -48,6 +53,7 @@ export function parseArgs(argv: string[]): Args {
     if (v === '--json') a.json = argv[++i];
     else if (v === '--device') a.device = argv[++i];
     else if (v === '--devices') a.devices = argv[++i];
+    else if (v === '--mode') a.mode = argv[++i];
     else if (v === '--quick') a.quick = true;
     else if (v === '--layers') a.layers = Number(argv[++i]);
     else if (v === '--peers') a.peers = argv[++i];
@@ -59,6 +65,7 @@ export function parseArgs(argv: string[]): Args {
   if (a.command !== 'help' && rest.length) a.command = rest.shift() as string;
   a.suites = rest;
   if (a.json === undefined && argv.includes('--json')) throw new Error(`--json needs a file name\n${usage()}`);
+  if (a.mode !== undefined && !['decode', 'verify', 'prefill'].includes(a.mode)) throw new Error(`--mode needs decode, verify or prefill\n${usage()}`);
   if (a.devices === undefined && argv.includes('--devices')) throw new Error(`--devices needs 'all' or a list like cuda:0,cuda:1\n${usage()}`);
   if (!Number.isInteger(a.layers) || a.layers < 1) throw new Error('--layers needs a positive integer');
   return a;
@@ -116,6 +123,7 @@ async function run(a: Args): Promise<BenchResult[]> {
   const ctx: BenchContext = {
     device,
     devices: a.devices === undefined ? undefined : gpuList(a.devices),
+    mode: a.mode as BenchContext['mode'],
     quick: a.quick || device === 'cpu',
     copyBytesPerUs: 0,
     layers: a.layers,

@@ -31,6 +31,8 @@ export interface BenchContext {
   layers: number;
   /** --devices: the GPUs the pipeline suite also runs on concurrently (one worker thread each). */
   devices?: Device[];
+  /** --mode: the pipeline suite's decode step (default), target-verify step (next_n 4) or prefill chunk. */
+  mode?: 'decode' | 'verify' | 'prefill';
   progress(msg: string): void;
 }
 

@@ -55,9 +55,26 @@ export function pagedMqaLogits(
   return out;
 }
 
+export interface RaggedMqaLogitsOptions extends MqaLogitsOptions {
+  /**
+   * Output [S, W] with column j of row i = position ks[i] + j (default false: [S, Skv], column =
+   * position). At S = 8192 queries after a 65536-token prefix the dense output is 2.4 GB; compressed,
+   * W = max(ke - ks). topk reads it with lengths = ke - ks and no rowStarts, and returns the same
+   * indices (relative to ks) as the dense output with rowStarts = ks.
+   */
+  compressed?: boolean;
+  /**
+   * Compressed width W when no `out` is given (a row longer than W is refused on the CPU and computed up
+   * to W on the GPU). Without it W = max(ke - ks), read from ks / ke (for device tensors a synchronizing
+   * download).
+   */
+  maxRowLength?: number;
+}
+
 /**
  * Ragged (prefill): q fp8 [S, H, 128], k fp8 [Skv, 128] + kScale float32 [Skv] (e.g. from gatherK),
- * weights float32 [S, H], ks / ke int32 [S]: row i covers columns [ks[i], ke[i]). Output [S, Skv].
+ * weights float32 [S, H], ks / ke int32 [S]: row i covers positions [ks[i], ke[i]). Output [S, Skv]
+ * (column = position), or with `compressed` [S, W] (column j = position ks[i] + j).
  */
 export function raggedMqaLogits(
   q: Tensor<'float8_e4m3fn'>,
@@ -66,12 +83,26 @@ export function raggedMqaLogits(
   weights: Tensor<'float32'>,
   ks: Tensor<'int32'>,
   ke: Tensor<'int32'>,
-  opts?: MqaLogitsOptions,
+  opts?: RaggedMqaLogitsOptions,
 ): Tensor<'float32'> {
   const o = options(opts);
   nativeOf(q, 'q');
   nativeOf(k, 'k');
-  const out = o.out ?? Tensor.empty([q.shape[0] ?? 0, k.shape[0] ?? 0], { dtype: 'float32', device: q.device, stream: o.stream });
+  const compressed = o.compressed ?? false; // (checked natively: a boolean)
+  const width = (): number => {
+    if (o.maxRowLength !== undefined) {
+      if (!Number.isSafeInteger(o.maxRowLength) || o.maxRowLength < 1) fail('E_RANGE', 'maxRowLength', o.maxRowLength, 'a positive integer');
+      return o.maxRowLength;
+    }
+    nativeOf(ks, 'ks');
+    nativeOf(ke, 'ke');
+    const s = ks.toTypedArraySync(), e = ke.toTypedArraySync();
+    let w = 1;
+    for (let i = 0; i < Math.min(s.length, e.length); i++) w = Math.max(w, e[i] - s[i]);
+    return w;
+  };
+  const columns = compressed === true ? (o.out?.shape[1] ?? width()) : (k.shape[0] ?? 0);
+  const out = o.out ?? Tensor.empty([q.shape[0] ?? 0, columns], { dtype: 'float32', device: q.device, stream: o.stream });
   native.raggedMqaLogits({
     q: q.native(),
     k: k.native(),
@@ -81,6 +112,7 @@ export function raggedMqaLogits(
     ke: nativeOf(ke, 'ke'),
     out: nativeOf(out, 'out'),
     clean: o.clean,
+    compressed,
     stream: nativeStream(o.stream),
   });
   return out;

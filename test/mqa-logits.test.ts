@@ -3,7 +3,7 @@
 // first; valid positions must match within 1e-5 of the magnitude of their summands (the same op with
 // |weights|: heads with mixed-sign weights can cancel, so the result itself is no scale), invalid ones
 // must keep their poison bytes (or be -inf with clean).
-import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, pagedMqaLogits, raggedMqaLogits, Tensor, type Device } from '../lib';
+import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, pagedMqaLogits, raggedMqaLogits, Tensor, topk, type Device } from '../lib';
 import { describeDevice, expectNsaError, kcacheOffset, ON_GPU, randFp8, Rng } from './helpers';
 
 const D = 128;
@@ -208,27 +208,68 @@ describeDevice('SPEC §3b ragged MQA logits', (device) => {
         ref[i * Skv + p] = Math.fround(kScale[p] * acc);
         refAbs[i * Skv + p] = kScale[p] * mag;
       }
-    for (const clean of [false, true]) {
-      const poison = Float32Array.from({ length: S * Skv }, () => rng.normal() * 1e3);
-      const out = Tensor.from(poison, [S, Skv], { device });
-      raggedMqaLogits(
+    const inputs = () =>
+      [
         Tensor.from(q, [S, H, D], { dtype: 'float8_e4m3fn', device }),
         Tensor.from(k, [Skv, D], { dtype: 'float8_e4m3fn', device }),
         Tensor.from(kScale, [Skv], { device }),
         Tensor.from(w, [S, H], { device }),
         Tensor.from(ks, [S], { device }),
         Tensor.from(ke, [S], { device }),
-        { clean, out },
-      );
-      const got = out.toTypedArraySync();
-      for (let i = 0; i < S; i++) {
-        for (let p = 0; p < Skv; p++) {
-          const j = i * Skv + p;
-          if (p >= ks[i] && p < ke[i]) {
-            if (!(Math.abs(got[j] - ref[j]) / Math.max(refAbs[j], 1e-30) <= 1e-5)) throw new Error(`row ${i} pos ${p}: ${got[j]} vs ${ref[j]}`);
-          } else if (clean ? got[j] !== -Infinity : !Object.is(got[j], poison[j])) throw new Error(`row ${i} pos ${p} invalid: ${got[j]}`);
-        }
+      ] as const;
+    // Dense: column = position, width Skv. Compressed: column j = position ks + j, width W = the widest
+    // row, in a buffer 5 columns wider whose padding must stay untouched.
+    const W = Math.max(...Array.from(ks, (s, i) => ke[i] - s));
+    for (const compressed of [false, true])
+      for (const clean of [false, true]) {
+        const cols = compressed ? W : Skv, ld = cols + 5;
+        const poison = Float32Array.from({ length: S * ld }, () => rng.normal() * 1e3);
+        const buf = Tensor.from(poison, [S, ld], { device });
+        raggedMqaLogits(...inputs(), { clean, compressed, out: buf.narrow(1, 0, cols) });
+        const got = buf.toTypedArraySync();
+        for (let i = 0; i < S; i++)
+          for (let c = 0; c < ld; c++) {
+            const j = i * ld + c, p = compressed ? ks[i] + c : c;
+            if (c < cols && p >= ks[i] && p < ke[i]) {
+              const r = i * Skv + p;
+              if (!(Math.abs(got[j] - ref[r]) / Math.max(refAbs[r], 1e-30) <= 1e-5)) throw new Error(`compressed ${compressed} row ${i} pos ${p}: ${got[j]} vs ${ref[r]}`);
+            } else if (clean && c < cols ? got[j] !== -Infinity : !Object.is(got[j], poison[j]))
+              throw new Error(`compressed ${compressed} clean ${clean} row ${i} column ${c} (invalid): ${got[j]}`);
+          }
       }
+    // Without `out`, the compressed width is the widest row (read from ks / ke), or maxRowLength.
+    const compressedOut = raggedMqaLogits(...inputs(), { compressed: true });
+    expect(compressedOut.shape).toEqual([S, W]);
+    // topk reads compressed rows with lengths = ke - ks and no rowStarts: the same indices as the dense
+    // output with rowStarts = ks.
+    const lengths = Tensor.from(Int32Array.from(ks, (s, i) => ke[i] - s), [S], { device });
+    const dense = raggedMqaLogits(...inputs());
+    const viaDense = topk(dense, lengths, { k: 64, rowStarts: Tensor.from(ks, [S], { device }), deterministic: true }).toTypedArraySync();
+    const viaCompressed = topk(compressedOut, lengths, { k: 64, deterministic: true }).toTypedArraySync();
+    expect(Array.from(viaCompressed)).toEqual(Array.from(viaDense));
+    expect(raggedMqaLogits(...inputs(), { compressed: true, maxRowLength: W + 7 }).shape).toEqual([S, W + 7]);
+  });
+
+  test('compressed rows wider than the output: E_RANGE on the CPU; on the GPU computed up to the width, nothing past it written', () => {
+    const S = 3, Skv = 200, H = 32;
+    const args = [
+      Tensor.from(randFp8(rng, S * H * D), [S, H, D], { dtype: 'float8_e4m3fn', device }),
+      Tensor.from(randFp8(rng, Skv * D), [Skv, D], { dtype: 'float8_e4m3fn', device }),
+      Tensor.full([Skv], 1, { device }),
+      Tensor.full([S, H], 1, { device }),
+      Tensor.from(Int32Array.from([0, 10, 100]), [S], { device }),
+      Tensor.from(Int32Array.from([50, 150, 200]), [S], { device }),
+    ] as const;
+    const buf = Tensor.full([S, 120], 7, { device });
+    const run = () => raggedMqaLogits(...args, { compressed: true, clean: true, out: buf.narrow(1, 0, 100) });
+    if (!ON_GPU) {
+      expectNsaError(run, 'E_RANGE', /ke\[1\] - ks\[1\]: got 140, expected at most the compressed width out.shape\[1\] = 100/);
+      return;
     }
+    run();
+    const got = buf.toTypedArraySync();
+    for (let i = 0; i < S; i++) for (let c = 100; c < 120; c++) expect(got[i * 120 + c]).toBe(7);
+    expect(got[1 * 120 + 99]).not.toBe(-Infinity); // row 1 (140 long) fills its 100 columns
+    expect(got[0 * 120 + 50]).toBe(-Infinity); // row 0 (50 long): clean past its end
   });
 });

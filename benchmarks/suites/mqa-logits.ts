@@ -42,8 +42,8 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   };
 }
 
-function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout, lens?: number[]): { us: number; bytes: number; flops: number } {
-  const x = mqaInputs(ctx.device, B, len, P, layout, 64, 1, lens);
+function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout, lens?: number[], N = 1): { us: number; bytes: number; flops: number } {
+  const x = mqaInputs(ctx.device, B, len, P, layout, 64, N, lens);
   try {
     const run = () => pagedMqaLogits(x.q, x.cache, x.w, x.cl, x.bt, { maxContextLen: len, out: x.out, stream });
     const t = ctx.device === 'cpu' ? hostTime(run, { iters: 1, repeats: 3, warmup: 1 }) : graphTime(stream, run, { callsPerGraph: 10, iters: 10 });
@@ -55,7 +55,7 @@ function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: n
 
 export const mqaLogitsSuite: Suite = {
   name: 'mqa-logits',
-  description: 'paged MQA logits (H=64, next_n=1): preshuffle p64 vs plain p64 vs plain p1 baseline',
+  description: 'paged MQA logits (H=64): preshuffle p64 vs plain p64 vs plain p1 baseline; next_n 2-4 at B=64 ctx=8192',
   inDefaultSet: true,
   async run(ctx) {
     const out: BenchResult[] = [];
@@ -78,6 +78,13 @@ export const mqaLogitsSuite: Suite = {
       ctx.progress('mqa-logits uneven 1x128k + 63x1k');
       const pre = timeOne(ctx, stream, 64, 131072, 64, 'preshuffle', lens);
       out.push(withFloor({ suite: 'mqa-logits', case: 'B=64 uneven 1x131072+63x1024 preshuffle p64', device: ctx.device, us: pre.us, bytes: pre.bytes, extra: { tflops: +(pre.flops / pre.us / 1e6).toFixed(1) } }, ctx));
+      // Speculative decode (issue #17): next_n query tokens per request over the same K (exact; `fast`
+      // is not implemented yet). The bytes are the K read once; the FLOP grow with N.
+      for (const N of [2, 3, 4]) {
+        ctx.progress(`mqa-logits B=64 ctx=8192 N=${N}`);
+        const t = timeOne(ctx, stream, 64, 8192, 64, 'preshuffle', undefined, N);
+        out.push(withFloor({ suite: 'mqa-logits', case: `B=64 ctx=8192 N=${N} preshuffle p64 exact`, device: ctx.device, us: t.us, bytes: t.bytes, extra: { tflops: +(t.flops / t.us / 1e6).toFixed(1) } }, ctx));
+      }
       stream.dispose();
     }
     return out;

@@ -97,7 +97,8 @@ void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCache
 }
 
 void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorView& k_scale, const TensorView& weights,
-                       const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, StreamHandle stream) {
+                       const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, bool compressed,
+                       StreamHandle stream) {
   // Type and shape checks
   const int device = q.device;
   check_dtype(q, "q", DType::Float8E4M3);
@@ -123,13 +124,15 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
   check_same_device(weights, "weights", device);
   check_int32_vector(ks, "ks", S, device);
   check_int32_vector(ke, "ke", S, device);
-  check_out(out, S, S_kv, device);
+  // Dense: [S, >= S_kv]. Compressed: [S, W], W >= 1 the widest row the caller expects (column j of row i
+  // is position ks[i] + j; a longer row is computed up to W only, and refused on the CPU).
+  check_out(out, S, compressed ? 1 : S_kv, device);
   MqaLogitsParams p{};
   p.q = q.ptr<uint8_t>();
   p.weights = weights.ptr<float>();
   p.out = out.ptr<float>();
   p.out_stride = S > 1 ? out.strides[0] : out.shape[1];
-  p.max_context_len = S_kv;
+  p.max_context_len = compressed ? out.shape[1] : S_kv;
   p.batch = static_cast<int>(S);
   p.next_n = 1;
   p.heads = static_cast<int>(H);
@@ -139,13 +142,19 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
   p.ke = ke.ptr<int32_t>();
   p.num_kv = S_kv;
   p.ragged = true;
+  p.compressed = compressed;
   p.clean = clean;
   // Do nothing if the problem is empty
   if (S == 0 || S_kv == 0) return;
-  if (device < 0)
-    for (int64_t i = 0; i < S; ++i)
+  if (device < 0) {  // (the GPU kernel clamps instead: it never reads or writes outside the tensors)
+    for (int64_t i = 0; i < S; ++i) {
+      const std::string at = "[" + std::to_string(i) + "]";
       if (p.ks[i] < 0 || p.ke[i] > S_kv || p.ks[i] > p.ke[i])
-        fail(ErrorCode::Range, "ks/ke[" + std::to_string(i) + "]", "[" + std::to_string(p.ks[i]) + ", " + std::to_string(p.ke[i]) + ")", "a range inside [0, " + std::to_string(S_kv) + ")");
+        fail(ErrorCode::Range, "ks/ke" + at, "[" + std::to_string(p.ks[i]) + ", " + std::to_string(p.ke[i]) + ")", "a range inside [0, " + std::to_string(S_kv) + ")");
+      if (compressed && p.ke[i] - p.ks[i] > p.max_context_len)
+        fail(ErrorCode::Range, "ke" + at + " - ks" + at, p.ke[i] - p.ks[i], "at most the compressed width out.shape[1] = " + std::to_string(p.max_context_len));
+    }
+  }
   run(p, device, stream);
 }
 
@@ -158,7 +167,7 @@ void paged_mqa_logits(const Args& a) {
 void ragged_mqa_logits(const Args& a) {
   const TensorView q = a.tensor("q");
   ragged_mqa_logits(q, a.tensor("k"), a.tensor("kScale"), a.tensor("weights"), a.tensor("ks"), a.tensor("ke"), a.tensor("out"),
-                    a.flag("clean", false), a.stream(q.device));
+                    a.flag("clean", false), a.flag("compressed", false), a.stream(q.device));
 }
 
 #ifndef NSA_WITH_GPU

@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
     for (int n = 0; n < kN; ++n) {
       float* out = p.out + (int64_t(b) * kN + n) * p.out_stride;
       for (int64_t col = c0 + tid; col < c1; col += kThreadsPerCta)
-        if (col < begin[n] || col >= end[n]) out[col] = -std::numeric_limits<float>::infinity();
+        if (mqa_col_invalid(p, col, begin[n], end[n])) out[col] = -std::numeric_limits<float>::infinity();
     }
   }
   if (lo >= hi) return;
@@ -308,7 +308,7 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
 #pragma unroll
           for (int w = 0; w < kWarps; ++w) sum += red[w * kMqaTile + tid];
           const float scale = *reinterpret_cast<const float*>(stage + kTileKBytes + 4 * tid);
-          p.out[(int64_t(b) * kN + n) * p.out_stride + pos] = scale * sum;
+          p.out[(int64_t(b) * kN + n) * p.out_stride + mqa_out_col(p, pos, begin[n])] = scale * sum;
         }
       }
       __syncthreads();  // red is rewritten for the next row; the stage is refilled next iteration

@@ -2,7 +2,8 @@
 //   logits[r, pos] = k_scale[pos] * sum_h weights[r, h] * relu(sum_d q[b, n, h, d] * k[pos, d])
 // with fp8 products accumulated in fp32. Paged: K comes from the indexer cache through a block table.
 // Ragged (prefill): K is a contiguous fp8 [S_kv, 128] tensor with its scales and each row covers
-// [ks, ke). Valid positions are written; invalid ones are left alone unless `clean` (then -inf).
+// [ks, ke), written at the same columns or, compressed, at column pos - ks of a [S, W] output. Valid
+// positions are written; invalid ones are left alone unless `clean` (then -inf).
 #pragma once
 #include "core/tensor.h"
 #include "ops/indexer_cache/indexer_cache.h"
@@ -36,6 +37,7 @@ struct MqaLogitsParams {
   const int32_t* ke;
   int64_t num_kv;
   bool ragged;
+  bool compressed;             // ragged: column j of row i is position ks[i] + j (out is [S, max_context_len])
   bool clean;
 };
 
@@ -51,7 +53,8 @@ NSA_HD void mqa_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin
     end = p.ke[b];
     if (begin < 0) begin = 0;
     if (end > p.num_kv) end = p.num_kv;
-    if (end > p.max_context_len) end = p.max_context_len;
+    const int64_t columns_end = p.compressed ? begin + p.max_context_len : p.max_context_len;
+    if (end > columns_end) end = columns_end;
   } else {
     begin = 0;
     end = mqa_paged_row_end(p, b, n);
@@ -62,16 +65,24 @@ NSA_HD void mqa_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin
   if (end < begin) end = begin;
 }
 
+// The output column of key position pos in a row whose range starts at `begin` (compressed rows start
+// at column 0), and whether output column col of that row is outside [begin, end) (clean fills it).
+NSA_HD int64_t mqa_out_col(const MqaLogitsParams& p, int64_t pos, int64_t begin) { return p.compressed ? pos - begin : pos; }
+NSA_HD bool mqa_col_invalid(const MqaLogitsParams& p, int64_t col, int64_t begin, int64_t end) {
+  return p.compressed ? col >= end - begin : col < begin || col >= end;
+}
+
 // Host APIs: validate, then run on the tensors' device.
 void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCacheGeometry& g, const TensorView& weights,
                       const TensorView& context_lens, const TensorView& block_table, const TensorView& out,
                       int64_t max_context_len, bool clean, StreamHandle stream);
 void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorView& k_scale, const TensorView& weights,
-                       const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, StreamHandle stream);
+                       const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, bool compressed,
+                       StreamHandle stream);
 
 // Entries from named arguments (lib/mqa-logits.ts).
 void paged_mqa_logits(const Args& a);   // {q, cache, weights, contextLens, blockTable, out, maxContextLen, clean?, stream?}
-void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, clean?, stream?}
+void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, clean?, compressed?, stream?}
 
 void mqa_logits_cpu(const MqaLogitsParams& p);
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream);

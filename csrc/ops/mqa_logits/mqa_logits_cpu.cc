@@ -50,12 +50,12 @@ void rows(const MqaLogitsParams& p, int64_t r0, int64_t r1) {
         for (int d = 0; d < kIndexerHeadDim; ++d) s += qh[d] * kf[d];
         acc += w[h] * std::max(s, 0.f);
       }
-      out[pos] = scale * acc;
+      out[mqa_out_col(p, pos, begin)] = scale * acc;
     }
     if (p.clean) {
       const float ninf = -std::numeric_limits<float>::infinity();
-      for (int64_t pos = 0; pos < p.max_context_len; ++pos)
-        if (pos < begin || pos >= end) out[pos] = ninf;
+      for (int64_t col = 0; col < p.max_context_len; ++col)
+        if (mqa_col_invalid(p, col, begin, end)) out[col] = ninf;
     }
   }
 }

@@ -44,11 +44,6 @@ constexpr int kConsumers = 128;                      // one warpgroup
 constexpr int kThreads = kConsumers + 32;            // + the producer warp
 constexpr int kMaxRequests = 1024;                   // per-CTA schedule scan bound (larger batches: portable kernel)
 constexpr int kMaxNextN = 4;                         // query rows per request the header and row table hold
-constexpr int kBarConsumers = 1;                     // named barrier: the consumer warpgroup
-constexpr int kBarSchedule = 2;                      // named barrier: producer -> consumers, the tile count
-constexpr uint32_t kWaitSuspendHintNs = 10000000;    // mbarrier try_wait may park the warp up to 10 ms
-// Below this many tiles, total * (slice + 1) fits 32 bits for grids up to 2048 CTAs (2^21 * 2^11 = 2^32).
-constexpr int64_t kTilesFor32BitDivision = int64_t(1) << 21;
 
 // Request header the producer writes next to the staged q rows.
 struct alignas(16) Header {
@@ -79,6 +74,11 @@ __host__ __device__ inline Layout layout(int stages, int next_n, int heads) {
 // (host code launches this kernel only when the binary holds sm_90a SASS and the device is sm_90).
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define NSA_SM90_KERNEL 1
+
+// (device-only constants live here: other passes would warn that they are unused)
+constexpr int kBarConsumers = 1;                   // named barrier: the consumer warpgroup
+constexpr int kBarSchedule = 2;                    // named barrier: producer -> consumers, the tile count
+constexpr uint32_t kWaitSuspendHintNs = 10000000;  // mbarrier try_wait may park the warp up to 10 ms
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 __device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
@@ -284,6 +284,8 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
   const int sms = gridDim.x / ctas_per_sm;
   const int slice = gridDim.x % ctas_per_sm == 0 ? (blockIdx.x % sms) * ctas_per_sm + blockIdx.x / sms : blockIdx.x;
   int64_t g0, g1;
+  // Below this many tiles, total * (slice + 1) fits 32 bits for grids up to 2048 CTAs (2^21 * 2^11 = 2^32).
+  constexpr int64_t kTilesFor32BitDivision = int64_t(1) << 21;
   if (total < kTilesFor32BitDivision && gridDim.x <= 2048) {  // 32-bit division: total * (slice + 1) < 2^32
     const uint32_t t32 = static_cast<uint32_t>(total);
     g0 = t32 * static_cast<uint32_t>(slice) / gridDim.x;
