@@ -130,6 +130,7 @@ const DeviceFacts& device_facts(int device) {
 }  // namespace
 
 int sm_count(int device) { return device_facts(device).sm_count; }
+int compute_capability(int device) { return device_facts(device).cc; }
 
 bool can_access_peer(int device, int peer) {
   require_gpu_device(device, "peer access");
@@ -141,7 +142,6 @@ bool can_access_peer(int device, int peer) {
     return yes != 0;
   });
 }
-int compute_capability(int device) { return device_facts(device).cc; }
 
 StreamHandle default_stream(int device) {
   require_gpu_device(device, "default stream");
