@@ -53,9 +53,9 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
   }
 
   // Mostly one repeated value: the bin holding the k-th key is larger than the candidate space, so the
-  // kernels sweep the whole row instead of a candidate list. C = 40000: the general kernel (a cached row
-  // of 30000 and an uncached one of 40000; 4-pass path); C = 32768: the short-row kernel (every row
-  // cached; its lists overflow from the first byte on). Default tie-aware, deterministic equal to the CPU.
+  // kernel sweeps the whole row instead of a candidate list (the 4-pass path). C = 40000: a cached row of
+  // 30000 and an uncached one of 40000; C = 32768: both rows cached, the bin larger than the space left
+  // next to them. Default tie-aware, deterministic equal to the CPU.
   for (const C of [40000, 32768]) {
     test(`rows whose threshold bin overflows the candidate space (C = ${C})`, async () => {
       const k = 2048, lens = [30000, C];
@@ -139,7 +139,7 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     });
   }
 
-  // C = 40000: the general kernel; C = 9000: the short-row kernel.
+  // C = 40000: uncached rows; C = 9000: cached rows.
   for (const C of [40000, 9000]) {
     test(`deterministic: the k largest under (value desc, position asc), ascending, equal to the CPU, over 16-level ties (C = ${C})`, async () => {
       const k = 2048;
