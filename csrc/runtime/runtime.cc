@@ -27,8 +27,8 @@ const BackendInfo& backend_info() {
     BackendInfo b;
 #ifdef NSA_WITH_GPU
     b.compiled_with_gpu = true;
-    gpuRuntimeGetVersion(&b.runtime_version);
-    gpuDriverGetVersion(&b.driver_version);
+    (void)gpuRuntimeGetVersion(&b.runtime_version);  // 0 stays 0 when the call fails
+    (void)gpuDriverGetVersion(&b.driver_version);
     if (forced_cpu()) {
       b.backend = "cpu";
       b.reason = "NSA_DEVICE=cpu";
@@ -198,7 +198,7 @@ StreamHandle graph_end_capture(StreamHandle s) {
   NSA_GPU_CHECK(gpuStreamEndCapture(S(s), &g));
   gpuGraphExec_t exec = nullptr;
   gpuError_t err = gpuGraphInstantiate(&exec, g);
-  gpuGraphDestroy(g);
+  (void)gpuGraphDestroy(g);
   NSA_GPU_CHECK(err);
   return reinterpret_cast<StreamHandle>(exec);
 }
@@ -263,7 +263,7 @@ void stream_wait_stream(gpuStream_t waiter, gpuStream_t signaler, int signaler_d
   NSA_GPU_CHECK(gpuEventCreateWithFlags(&e, gpuEventDisableTiming));
   gpuError_t err = gpuEventRecord(e, signaler);
   if (err == gpuSuccess) err = gpuStreamWaitEvent(waiter, e, 0);
-  gpuEventDestroy(e);  // released once the recorded work completes
+  (void)gpuEventDestroy(e);  // released once the recorded work completes
   set_device(current);
   NSA_GPU_CHECK(err);
 }
