@@ -30,6 +30,12 @@ export interface IndexerInputs {
   ke?: Tensor<'int32'>;
   /** Number of gathered tokens (cuSeqLens[B]); read from the device when absent. */
   numKvTokens?: number;
+  /**
+   * Ragged: the widest row, max(ke - ks). Given, the logits are compressed to [S, maxRowLength] (row i's
+   * columns start at ks[i]) instead of [S, numKvTokens]: with several requests in one prefill batch the
+   * gathered K holds all of them and each row reads only its own. The indices are the same.
+   */
+  maxRowLength?: number;
   /** Transform: map indices through page_table_1 ([rows, W], or [reqs, W] with cuSeqlensQ). */
   pageTable?: Tensor<'int32'>;
   /**
@@ -98,9 +104,11 @@ export class NsaIndexer {
       case 'ragged': {
         const g = gatherK(this.cache, need(x.blockTable, 'blockTable'), need(x.cuSeqLens, 'cuSeqLens'), { numTokens: x.numKvTokens, stream });
         const ks = need(x.ks, 'ks');
-        const logits = raggedMqaLogits(need(x.q, 'q'), g.k, g.scale, need(x.weights, 'weights'), ks, need(x.ke, 'ke'), { stream });
+        const compressed = x.maxRowLength !== undefined;
+        const logits = raggedMqaLogits(need(x.q, 'q'), g.k, g.scale, need(x.weights, 'weights'), ks, need(x.ke, 'ke'), { stream, compressed, maxRowLength: x.maxRowLength });
         try {
-          return topk(logits, need(x.lengths, 'lengths'), { ...transform, rowStarts: ks });
+          // Compressed rows start at column 0; dense rows at ks. Either way the indices are relative to ks.
+          return topk(logits, need(x.lengths, 'lengths'), compressed ? transform : { ...transform, rowStarts: ks });
         } finally {
           for (const t of [logits, g.k, g.scale]) t.dispose({ stream });
         }

@@ -1,6 +1,6 @@
 // SPEC §5 NsaIndexer: each plan runs the stages it names and equals composing the ops by hand;
 // calibrateThreshold finds the crossover of user timings.
-import { calibrateThreshold, f32ToBf16, IndexerKCache, NsaIndexer, pagedMqaLogits, planAttention, storeK, Tensor, topk, type Device } from '../lib';
+import { calibrateThreshold, f32ToBf16, gatherK, IndexerKCache, NsaIndexer, pagedMqaLogits, planAttention, raggedMqaLogits, storeK, Tensor, topk, type Device } from '../lib';
 import { describeDevice, expectNsaError, randFp8, Rng } from './helpers';
 
 const D = 128;
@@ -75,6 +75,49 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
     const logits = pagedMqaLogits(x.q, x.cache, x.weights, x.contextLens, bt, { maxContextLen: 320 });
     const want = topk(logits, x.contextLens, { k: topK, deterministic: true, blockTable: slotBt, pageSize: 64 });
     expect(await got!.toTypedArray()).toEqual(await want.toTypedArray());
+  });
+
+  test('ragged (prefill of two requests): equals storeK + gatherK + raggedMqaLogits + topk by hand; compressed logits give the same rows', async () => {
+    // Request b: prefix[b] tokens already cached, news[b] new ones; its query rows see [0, prefix + j + 1)
+    // of its own K, which starts at cu[b] in the gathered K.
+    const prefix = [260, 170], news = [40, 30], tot = prefix.map((p, b) => p + news[b]);
+    const cu = [0, tot[0], tot[0] + tot[1]];
+    const cache = IndexerKCache.alloc(numPages, { pageSize: P, device });
+    const btHost = bt.toTypedArraySync();
+    const slotOf = (b: number, pos: number) => BigInt(btHost[b * maxBlocks + Math.floor(pos / P)] * P + (pos % P));
+    const bf16 = (n: number) => Uint16Array.from({ length: n * D }, () => f32ToBf16(rng.normal()));
+    const prefixSlots = [0, 1].flatMap((b) => Array.from({ length: prefix[b] }, (_, p) => slotOf(b, p)));
+    storeK(cache, Tensor.from(bf16(prefixSlots.length), [prefixSlots.length, D], { dtype: 'bfloat16', device }), Tensor.from(prefixSlots, [prefixSlots.length], { dtype: 'int64', device }));
+    const S = news[0] + news[1];
+    const newSlots = [0, 1].flatMap((b) => Array.from({ length: news[b] }, (_, j) => slotOf(b, prefix[b] + j)));
+    const ksHost = [0, 1].flatMap((b) => new Array<number>(news[b]).fill(cu[b]));
+    const keHost = [0, 1].flatMap((b) => Array.from({ length: news[b] }, (_, j) => cu[b] + prefix[b] + j + 1));
+    const x = {
+      k: Tensor.from(bf16(S), [S, D], { dtype: 'bfloat16', device }),
+      slotMapping: Tensor.from(newSlots, [S], { dtype: 'int64', device }),
+      q: Tensor.from(fp8(S * H * D), [S, H, D], { dtype: 'float8_e4m3fn', device }),
+      weights: Tensor.from(Float32Array.from({ length: S * H }, () => rng.normal()), [S, H], { device }),
+      blockTable: bt.narrow(0, 0, 2),
+      cuSeqLens: Tensor.from(Int32Array.from(cu), [3], { device }),
+      ks: Tensor.from(Int32Array.from(ksHost), [S], { device }),
+      ke: Tensor.from(Int32Array.from(keHost), [S], { device }),
+      lengths: Tensor.from(Int32Array.from(keHost, (e, i) => e - ksHost[i]), [S], { device }),
+      numKvTokens: cu[2],
+    };
+    const plan = planAttention({ mode: 'extend', seqLens: tot }, { denseSupported: false, topK });
+    expect(plan.indexer).toBe('ragged');
+    // By hand, on a copy of the cache as it was before this step (the prefix only).
+    const cache2 = new IndexerKCache(cache.tensor.to(device), { pageSize: P });
+    const indexer = new NsaIndexer(cache, { topK, deterministic: true });
+    const got = await indexer.run(plan, x)!.toTypedArray();
+    storeK(cache2, x.k, x.slotMapping);
+    const g = gatherK(cache2, x.blockTable, x.cuSeqLens, { numTokens: cu[2] });
+    const logits = raggedMqaLogits(x.q, g.k, g.scale, x.weights, x.ks, x.ke);
+    const want = await topk(logits, x.lengths, { k: topK, rowStarts: x.ks, deterministic: true }).toTypedArray();
+    expect(Array.from(got)).toEqual(Array.from(want));
+    // Compressed: [S, max(ke - ks)] logits instead of [S, 500]; the same indices.
+    const W = Math.max(...keHost.map((e, i) => e - ksHost[i]));
+    expect(Array.from(await indexer.run(plan, { ...x, maxRowLength: W })!.toTypedArray())).toEqual(Array.from(want));
   });
 
   test('a stage missing its inputs throws E_ARG naming them', () => {
