@@ -106,9 +106,10 @@ function info(): void {
 
 /** --devices: 'all' = every visible GPU, else a comma-separated list of cuda:N. */
 function gpuList(spec: string): Device[] {
-  const list = spec === 'all' ? devices().map((d) => `cuda:${d.index}`) : spec.split(',').map((d) => d.trim());
+  const visible = devices().length;
+  const list = spec === 'all' ? Array.from({ length: visible }, (_, i) => `cuda:${i}`) : spec.split(',').map((d) => d.trim());
   if (list.length === 0) throw new Error(`--devices ${spec}: no GPU visible (${backend().reason})`);
-  for (const d of list) if (!/^cuda:\d+$/.test(d) || Number(d.slice(5)) >= devices().length) throw new Error(`--devices: ${d} is not a visible GPU (${devices().length} visible)`);
+  for (const d of list) if (!/^cuda:\d+$/.test(d) || Number(d.slice(5)) >= visible) throw new Error(`--devices: ${d} is not a visible GPU (${visible} visible)`);
   return list as Device[];
 }
 

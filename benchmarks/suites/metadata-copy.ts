@@ -7,16 +7,18 @@ import { BenchResult, Suite, withFloor } from '../types';
 const PAGE = 64;
 const FLASHMLA_META = 1056;
 
-interface Shape {
+export interface Shape {
   mode: MetadataMode;
   bs: number;
   maxLen: number;
   dsts: number;
+  /** Query tokens per request (default 1 for decode, 2 for target_verify). */
+  tokensPerRequest?: number;
 }
 
 /** A metadata set for the shape: all optional fields present (the heaviest real configuration). */
-function makeSet(s: Shape, device: Device): { set: MetadataSet; bytes: number; all: Tensor[] } {
-  const rows = s.mode === 'decode' ? s.bs : 2 * s.bs; // target_verify: 2 query tokens per request
+export function makeSet(s: Shape, device: Device): { set: MetadataSet; bytes: number; all: Tensor[] } {
+  const rows = s.bs * (s.tokensPerRequest ?? (s.mode === 'decode' ? 1 : 2));
   const S = rows;
   const realW = Math.ceil(s.maxLen / PAGE);
   const i32 = (shape: number[]) => Tensor.full(shape, 7, { dtype: 'int32', device });

@@ -2,6 +2,7 @@
 // copy to 3 draft backends, then per layer K store, paged MQA logits and top-k 2048, every output
 // preallocated. The pipeline suite times it (and its stages); the multi-GPU driver runs one per device.
 import { f32ToBf16, gatherK, IndexerKCache, MetadataSet, NsaIndexer, pagedMqaLogits, planAttention, prepareMetadataCopy, raggedMqaLogits, Stream, storeK, Tensor, topk, type Device } from '../../lib';
+import { makeSet } from './metadata-copy';
 import { mqaInputs } from './mqa-logits';
 
 const D = 128;
@@ -32,15 +33,11 @@ export function decodeStep(device: Device, layers: number, nextN = 1): DecodeSte
   const B = gpu ? 64 : 2, len = gpu ? 8192 : 512, L = gpu ? layers : Math.min(layers, 2), P = 64, K = 2048, N = nextN;
   const rows = B * N;
   // Metadata: one source set -> 3 destination sets (bs = B, page table width = len, N rows per request).
-  const i32 = (shape: number[]) => Tensor.full(shape, 3, { dtype: 'int32', device });
-  const mset = (): MetadataSet => ({
-    cacheSeqlens: i32([B]), cuSeqlensK: i32([B + 1]), pageTable: i32([rows, len]), nsaCacheSeqlens: i32([rows]), nsaCuSeqlensK: i32([rows + 1]),
-    realPageTable: i32([rows, len / P]), flashmlaNumSplits: i32([rows + 1]), flashmlaMetadata: i32([1056]),
-    ...(N > 1 ? { seqlensExpanded: i32([rows]) } : {}),
-  });
+  const mode = N > 1 ? 'target_verify' : 'decode';
+  const mset = (): MetadataSet => makeSet({ mode, bs: B, maxLen: len, dsts: 3, tokensPerRequest: N }, device).set;
   const src = mset();
   const dsts = [mset(), mset(), mset()];
-  const plan = prepareMetadataCopy(src, dsts, { mode: N > 1 ? 'target_verify' : 'decode' });
+  const plan = prepareMetadataCopy(src, dsts, { mode });
   // Per layer: its K cache holding len tokens per request, plus this step's N new tokens per request.
   const perLayer = Array.from({ length: L }, () => mqaInputs(device, B, len, P, 'preshuffle', 64, N));
   const kNew = Tensor.from(Uint16Array.from({ length: rows * D }, (_, i) => f32ToBf16(Math.cos(i))), [rows, D], { dtype: 'bfloat16', device });

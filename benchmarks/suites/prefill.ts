@@ -7,6 +7,7 @@ import { raggedMqaLogits, Stream, Tensor, topk, type Device } from '../../lib';
 import { TENSOR_PEAK_TFLOPS } from '../report/data';
 import { graphTime, hostTime } from '../timing';
 import { BenchResult, Suite, withFloor } from '../types';
+import { uniformLogits } from './topk';
 
 const D = 128, H = 64;
 
@@ -63,13 +64,7 @@ export const prefillSuite: Suite = {
     const R = gpu ? 8192 : 3000;
     const name = `topk prefill ${R} causal rows`;
     ctx.progress(name);
-    const host = new Float32Array(R * R);
-    let s = 99;
-    for (let i = 0; i < host.length; i++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      host[i] = (s / 2 ** 32) * 20 - 10;
-    }
-    const logits = Tensor.from(host, [R, R], { device: ctx.device });
+    const logits = Tensor.from(uniformLogits(R * R, 99), [R, R], { device: ctx.device });
     const lengths = Tensor.from(Int32Array.from({ length: R }, (_, i) => i + 1), [R], { device: ctx.device });
     const idx = Tensor.empty([R, 2048], { dtype: 'int32', device: ctx.device });
     try {

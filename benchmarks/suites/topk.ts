@@ -4,6 +4,17 @@ import { Stream, Tensor, topk, type TopKOptions } from '../../lib';
 import { graphTime, hostTime } from '../timing';
 import { BenchResult, Suite, withFloor } from '../types';
 
+/** n floats uniform in [-10, 10) from a fixed LCG (the same rows on every run), seeded. */
+export function uniformLogits(n: number, seed: number): Float32Array {
+  const host = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    host[i] = (s / 2 ** 32) * 20 - 10;
+  }
+  return host;
+}
+
 const GPU_SHAPES: [number, number][] = [[1, 131072], [4, 65536], [16, 8192], [16, 65536], [64, 8192], [64, 65536], [128, 131072]];
 const PAGE = 64;
 
@@ -17,13 +28,7 @@ export const topkSuite: Suite = {
     const shapes: [number, number][] = gpu ? (ctx.quick ? [[64, 8192], [1, 131072]] : GPU_SHAPES) : [[8, 8192]];
     const stream = gpu ? Stream.create(ctx.device) : undefined;
     for (const [rows, len] of shapes) {
-      const host = new Float32Array(rows * len);
-      let s = 12345;
-      for (let i = 0; i < host.length; i++) {
-        s = (s * 1103515245 + 12345) >>> 0;
-        host[i] = (s / 2 ** 32) * 20 - 10;
-      }
-      const logits = Tensor.from(host, [rows, len], { device: ctx.device });
+      const logits = Tensor.from(uniformLogits(rows * len, 12345), [rows, len], { device: ctx.device });
       const lengths = Tensor.from(new Int32Array(rows).fill(len), [rows], { device: ctx.device });
       const o = Tensor.empty([rows, 2048], { dtype: 'int32', device: ctx.device });
       const blocks = Math.ceil(len / PAGE);
