@@ -38,7 +38,7 @@ function check(host: Float32Array, ld: number, out: Int32Array, k: number, start
 describeDevice('SPEC §4 top-k', (device: Device) => {
   const rng = new Rng();
 
-  for (const [k, C, tieHeavy] of [[2048, 9000, false], [2048, 70000, false], [2048, 9000, true], [512, 3000, true], [4096, 20000, false], [1, 100, true]] as const) {
+  for (const [k, C, tieHeavy] of [[2048, 9000, false], [2048, 70000, false], [2048, 9000, true], [2048, 8192, false], [2048, 8192, true], [512, 3000, true], [4096, 20000, false], [1, 100, true]] as const) {
     test(`k=${k} C=${C}${tieHeavy ? ' (ties)' : ''}: tie-aware equal to the reference; short rows trivial (seed ${rng.seed})`, async () => {
       const lens = [0, 1, k - 1, k, k + 1, C, Math.min(C, 8191), rng.int(k, C + 1), rng.int(1, C + 1)];
       const rows = lens.length;
@@ -139,8 +139,8 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     });
   }
 
-  // C = 40000: uncached rows; C = 9000: cached rows.
-  for (const C of [40000, 9000]) {
+  // C = 40000: uncached rows; C = 9000: cached rows; C = 8192: the register kernel (rows of up to 8192 keys).
+  for (const C of [40000, 9000, 8192]) {
     test(`deterministic: the k largest under (value desc, position asc), ascending, equal to the CPU, over 16-level ties (C = ${C})`, async () => {
       const k = 2048;
       const lens = [C, Math.min(30000, C - 1), Math.min(9000, C - 2), k + 1, k, 5000, 0];
