@@ -472,7 +472,7 @@ __global__ void __launch_bounds__(kRegThreads, 2) topk_registers_kernel(const To
   const uint32_t take_eq = static_cast<uint32_t>(remaining);
 #pragma unroll
   for (int u = 0; u < kRegKeys; ++u) {
-    if (u >= count) break;
+    if (u >= count) continue;  // (not break: the loop stays unrollable)
     if (key[u] > prefix) {
       out[gt + min(eq, take_eq)] = topk_emit_as<kOut>(p, row, first + u);
       ++gt;
