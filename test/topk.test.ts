@@ -168,6 +168,26 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     });
   }
 
+  // More rows than an H100 has SMs: rows of up to 8192 keys then run 512 threads per row, two rows per
+  // SM (fewer rows: 1024 threads per row). Mixed lengths, rowStarts, ties; default tie-aware,
+  // deterministic equal to the CPU.
+  test('a batch of 300 rows of up to 8192 keys (the register kernel at both block sizes)', async () => {
+    const k = 2048, C = 8192, rows = 300, ld = C; // (rows wider than 8192 take the general kernel)
+    const host = logitsRows(rng, rows, C, ld, false);
+    for (let i = 0; i < host.length; i += 3) host[i] = rng.int(0, 16); // a third of the keys tied on 16 levels
+    const starts = Array.from({ length: rows }, (_, r) => (r % 7 === 0 ? 0 : rng.int(0, 65)));
+    const lens = starts.map((s, r) => (r % 5 === 0 ? C - s : rng.int(0, C - s + 1)));
+    const logits = Tensor.from(host, [rows, ld], { device });
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
+    const rowStarts = Tensor.from(Int32Array.from(starts), [rows], { device });
+    const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
+    topk(logits, lengths, { k, out, rowStarts });
+    check(host, ld, await out.toTypedArray(), k, starts, lens);
+    const det = await topk(logits, lengths, { k, rowStarts, deterministic: true }).toTypedArray();
+    const want = topk(Tensor.from(host, [rows, ld]), Tensor.from(Int32Array.from(lens), [rows]), { k, rowStarts: Tensor.from(Int32Array.from(starts), [rows]), deterministic: true }).toTypedArraySync();
+    expect(Array.from(det)).toEqual(Array.from(want));
+  });
+
   test('global slot: blockTable[req, i / P] * P + i % P, per row and per request, -1 kept', async () => {
     const k = 128, C = 3000, rows = 4, P = 64, maxBlocks = Math.ceil(C / P);
     const host = logitsRows(rng, rows, C, C, false);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "gpu/check.h"
 #include "ops/topk/topk.h"
@@ -46,27 +47,59 @@ __device__ __forceinline__ T warp_inclusive_scan(T v) {
   return v;
 }
 
-// Every thread finds, among its two bins (bins taken from the top, two per thread), the one where the
-// running count from the top reaches `remaining`; exactly one thread writes it and the count above it
-// to shared memory. One scan over 32-thread groups and one over their totals: no serial walk of bins.
-// The caller synchronizes before and after.
-__device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_group, int* s_bin, int* s_above) {
-  static_assert(kBins == 2 * kThreads, "two bins per thread");
+// Each of the first kFinders threads takes kBins / kFinders bins (from the top, consecutive per thread)
+// and finds the one where the running count from the top reaches `remaining`; exactly one thread writes
+// it and the count above it to shared memory. One scan over 32-thread groups and one over their totals:
+// no serial walk of bins. Fewer finders than threads leave the other warps' issue slots free (a block
+// of 1024 spends ~1000 cycles in here with every thread taking two bins; measured with clock64 on the
+// H100). A finder reads only its own bins, so with `zero` it clears them for the next histogram without
+// another barrier. Every thread of the block calls it; the caller synchronizes before and after.
+template <int kBlock = kThreads, int kFinders = kBlock>
+__device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_group, int* s_bin, int* s_above, int* zero = nullptr) {
+  constexpr int kPer = kBins / kFinders;
+  static_assert(kPer * kFinders == kBins && kFinders <= kBlock && kFinders % 32 == 0, "whole bins per finder");
+  static_assert(kPer == 2 || kPer == 4 || kPer == 8, "bins read as int2 / int4 vectors");
+  using Vec = typename std::conditional<kPer == 2, int2, int4>::type;
+  constexpr int kVecs = kPer * 4 / static_cast<int>(sizeof(Vec));
   const int t = threadIdx.x, lane = t & 31, group = t >> 5;
-  const int b_hi = kBins - 1 - 2 * t;
-  const int c_hi = hist[b_hi], c_lo = hist[b_hi - 1], mine = c_hi + c_lo;
+  const bool finder = t < kFinders;
+  const int top = kBins - 1 - kPer * t;  // a finder's bins: top, top - 1, ..., top - kPer + 1
+  // Read as vectors: consecutive bins per thread at a stride of kPer words would otherwise conflict
+  // kPer-way in the shared-memory banks (measured: ~2000 cycles per choice at kPer = 8).
+  int c[kPer], mine = 0;
+  if (finder) {
+    const Vec* src = reinterpret_cast<const Vec*>(hist + top - (kPer - 1));
+    int lo_first[kPer];
+#pragma unroll
+    for (int v = 0; v < kVecs; ++v) memcpy(&lo_first[v * kPer / kVecs], &src[v], sizeof(Vec));
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      c[j] = lo_first[kPer - 1 - j];  // c[j]: bin top - j
+      mine += c[j];
+    }
+    if (zero != nullptr) {
+      Vec* dst = reinterpret_cast<Vec*>(zero + top - (kPer - 1));
+#pragma unroll
+      for (int v = 0; v < kVecs; ++v) dst[v] = Vec{};
+    }
+  }
   const int incl = warp_inclusive_scan(mine);
-  if (lane == 31) s_group[group] = incl;
+  if (finder && lane == 31) s_group[group] = incl;
   __syncthreads();
-  const int g_incl = warp_inclusive_scan(s_group[lane]);  // group totals, scanned by every group alike
+  if (!finder) return;
+  const int total = lane < kFinders / 32 ? s_group[lane] : 0;
+  const int g_incl = warp_inclusive_scan(total);  // group totals, scanned by every group alike
   const int g_excl = gpu_shfl32(g_incl, group) - s_group[group];
-  const int above = g_excl + incl - mine;  // keys in bins above b_hi
-  if (above < remaining && above + c_hi >= remaining) {
-    *s_bin = b_hi;
-    *s_above = above;
-  } else if (above + c_hi < remaining && above + mine >= remaining) {
-    *s_bin = b_hi - 1;
-    *s_above = above + c_hi;
+  int above = g_excl + incl - mine;  // keys in bins above `top`
+  if (above >= remaining || above + mine < remaining) return;  // not this thread
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    if (above + c[j] >= remaining) {
+      *s_bin = top - j;
+      *s_above = above;
+      return;
+    }
+    above += c[j];
   }
 }
 
@@ -191,7 +224,8 @@ constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
 template <bool kDeterministic, TopKOutput kOut>
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
-  extern __shared__ uint32_t smem_topk[];
+  extern __shared__ int4 smem_topk_words[];  // (int4: 16-byte aligned, for find_bin's vector reads)
+  uint32_t* smem_topk = reinterpret_cast<uint32_t*>(smem_topk_words);
   int* hist = reinterpret_cast<int*>(smem_topk);
   int* merged_space = hist + kBins;
   uint32_t* cache = smem_topk + 2 * kBins;
@@ -354,56 +388,34 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   else rest(global_key);
 }
 
-// ---- rows of up to 8192 keys: every key in registers, 8-bit digits ----
+// ---- rows of up to 8192 keys: every key in registers ----
 //
-// One CTA of 512 threads per row, two CTAs per SM. Thread t holds positions 16t .. 16t+15 as keys in
-// registers (one global read), so no pass touches memory again: pass 0 builds a 256-bin histogram of
-// the top byte, and passes 1-3 histogram the next byte of the keys still matching the chosen bytes,
-// each bin chosen by one warp. The k-th largest key T and how many keys equal to it to take are then
-// known, and one block scan over per-thread counts gives every selected key its output slot in
-// position order: the rows are deterministic by construction (the k largest under (value desc,
-// position asc), ascending), at no extra cost.
+// One CTA per row: kBlock threads (1024 for small batches, 512 two per SM for big ones), thread t holding
+// positions kKeys*t .. kKeys*t + kKeys - 1 as keys in registers: the row is read from global memory once
+// and no pass touches memory again. Three passes (the general kernel's digits: 11 + 11 + 10 bits from
+// the top) histogram the keys still matching the digits chosen so far; 256 threads choose each bin.
+// With the k-th largest key T and how many keys equal to it to take known, one block scan over
+// per-thread counts gives every selected key its output slot in position order: rows are deterministic
+// by construction (the k largest under (value desc, position asc), ascending), at no extra cost.
 //
-// Why: the general kernel spends ~37.7 k warp instructions on a row of 8192 (ncu, H100): its per-key
-// sweeps over shared memory compile to 580-660-instruction loop bodies. Here a pass is ~5 instructions
-// per key, unrolled over 16 registers.
+// Why: a row's time is a chain of block-wide phases, each paying its warps' issue slots and latencies.
+// clock64 per phase on the H100 (1024 threads, a row of 8192, cycles): lengths 1020, load 1470, then
+// per pass histogram + bin choice 2400 / 2470 / 1720, scan 1350, staging 1550, write-out 560 (~6.5 us
+// of the 7.1 us measured per launch). The general kernel spends ~37.7 k warp instructions on the same
+// row (ncu; per-key sweeps over shared memory); here a pass over the registers is ~3 instructions a
+// key. Measured and not kept: compacting pass 0's bin to a shared list (the compaction cost what the
+// later passes saved), 8-bit digits (four passes), every thread choosing bins (kPer-way bank
+// conflicts until read as vectors), scattered global stores of the output (~2000 cycles).
 
-constexpr int kRegThreads = 512;
-constexpr int kRegKeys = 16;                             // keys per thread
-constexpr int kRegMaxLen = kRegThreads * kRegKeys;       // 8192: longer rows take the general kernel
-constexpr int kDigitBins = 256;
+constexpr int kRegMaxLen = 8192;  // longer rows take the general kernel
 
-// One warp: the bin from the top where the running count reaches `remaining` (>= 1 and <= the total);
-// writes it and the count above it. Lane l holds bins 255 - 8l down to 248 - 8l.
-__device__ __forceinline__ void find_digit(const int* hist, int remaining, int* s_bin, int* s_above) {
-  const int lane = threadIdx.x & 31;
-  int c[8], sum = 0;
+// This thread's keys: positions first .. first + kKeys - 1 of the row (count of them valid), float4
+// loads when the row is 16-byte aligned.
+template <int kKeys>
+__device__ __forceinline__ void load_keys(const float* src, int first, int count, uint32_t (&key)[kKeys]) {
+  if (count == kKeys && (reinterpret_cast<uintptr_t>(src) & 15) == 0) {
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    c[j] = hist[kDigitBins - 1 - 8 * lane - j];
-    sum += c[j];
-  }
-  const int incl = warp_inclusive_scan(sum);
-  int above = incl - sum;
-  if (above < remaining && incl >= remaining) {  // exactly one lane
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      if (above + c[j] >= remaining) {
-        *s_bin = kDigitBins - 1 - 8 * lane - j;
-        *s_above = above;
-        break;
-      }
-      above += c[j];
-    }
-  }
-}
-
-// This thread's keys: positions first .. first + 15 of the row (count of them valid), float4 loads when
-// the row is 16-byte aligned.
-__device__ __forceinline__ void load_keys(const float* src, int first, int count, uint32_t (&key)[kRegKeys]) {
-  if (count == kRegKeys && (reinterpret_cast<uintptr_t>(src) & 15) == 0) {
-#pragma unroll
-    for (int v = 0; v < kRegKeys / 4; ++v) {
+    for (int v = 0; v < kKeys / 4; ++v) {
       const float4 f = reinterpret_cast<const float4*>(src + first)[v];
       key[4 * v] = topk_key(f.x);
       key[4 * v + 1] = topk_key(f.y);
@@ -413,74 +425,83 @@ __device__ __forceinline__ void load_keys(const float* src, int first, int count
     return;
   }
 #pragma unroll
-  for (int u = 0; u < kRegKeys; ++u) key[u] = u < count ? topk_key(src[first + u]) : 0u;
+  for (int u = 0; u < kKeys; ++u) key[u] = u < count ? topk_key(src[first + u]) : 0u;
 }
 
-template <TopKOutput kOut>
-__global__ void __launch_bounds__(kRegThreads, 2) topk_registers_kernel(const TopKParams p) {
-  __shared__ int hist[2][kDigitBins];  // byte d's histogram in hist[d & 1]
-  __shared__ int s_bin, s_above;
-  __shared__ uint32_t s_scan[kRegThreads / 32];
+constexpr int kRegFinders = 256;  // threads choosing each bin: 8 bins each
+
+// Adds the keys of this thread that lie in the bin `prefix` (their bits `shift`.. 31) to hist by their
+// next digit (bits `shift - digit_bits` .. shift - 1). Pass 0 has shift 32 and takes every key.
+template <int kKeys>
+__device__ __forceinline__ void count_digit(const uint32_t (&key)[kKeys], int n, int shift, uint32_t prefix, int digit_bits, int* hist) {
+  const uint32_t mask = (1u << digit_bits) - 1u;
+#pragma unroll
+  for (int u = 0; u < kKeys; ++u) {
+    const bool in_bin = shift == 32 || (key[u] >> shift) == prefix;
+    if (u < n && in_bin) atomicAdd(&hist[(key[u] >> (shift - digit_bits)) & mask], 1);
+  }
+}
+
+template <TopKOutput kOut, int kBlock>
+__global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(const TopKParams p) {
+  constexpr int kKeys = kRegMaxLen / kBlock;
+  __shared__ int4 hist_words[kBins / 4];  // (int4: 16-byte aligned, for find_bin's vector reads)
+  int* hist = reinterpret_cast<int*>(hist_words);
+  __shared__ int32_t stage[kTopKMax];  // the row's selected positions, by output slot
+  __shared__ int s_group[32], s_bin, s_above;
+  __shared__ uint32_t s_scan[32];
   const int64_t row = blockIdx.x;
   int64_t start, len;
   topk_window(p, row, start, len);
   int32_t* out = p.out + row * p.k;
   if (len <= p.k) {  // every position selected: no logits read
-    for (int j = threadIdx.x; j < p.k; j += kRegThreads) out[j] = topk_emit_as<kOut>(p, row, j < len ? j : -1);
+    for (int j = threadIdx.x; j < p.k; j += kBlock) out[j] = topk_emit_as<kOut>(p, row, j < len ? j : -1);
     return;
   }
-  const int first = threadIdx.x * kRegKeys;
+  const int first = threadIdx.x * kKeys;
   const int rest = static_cast<int>(len) - first;
-  const int count = rest <= 0 ? 0 : rest < kRegKeys ? rest : kRegKeys;  // this thread's valid keys
-  uint32_t key[kRegKeys];
-  load_keys(p.logits + row * p.row_stride + start, first, count, key);
+  const int count = rest <= 0 ? 0 : rest < kKeys ? rest : kKeys;  // this thread's valid keys
+  uint32_t key[kKeys];
+  load_keys<kKeys>(p.logits + row * p.row_stride + start, first, count, key);
+  for (int b = threadIdx.x; b < kBins; b += kBlock) hist[b] = 0;
+  __syncthreads();
 
-  for (int b = threadIdx.x; b < 2 * kDigitBins; b += kRegThreads) (&hist[0][0])[b] = 0;
-  __syncthreads();
-#pragma unroll
-  for (int u = 0; u < kRegKeys; ++u)
-    if (u < count) atomicAdd(&hist[0][key[u] >> 24], 1);
-  __syncthreads();
-  uint32_t prefix = 0;  // the bytes chosen so far
+  // Three digits, 11 + 11 + 10 bits from the top, each chosen by the finders; between passes the finders
+  // clear the bins they read.
+  uint32_t prefix = 0;  // the digits chosen so far
   int remaining = p.k;  // keys still to take from the chosen bin
-  // Byte d's bin, by warp 0, while the other warps clear the next byte's histogram.
-  auto choose = [&](int d) {
-    if (threadIdx.x < 32) find_digit(hist[d & 1], remaining, &s_bin, &s_above);
-    else if (threadIdx.x < 32 + kDigitBins) hist[(d + 1) & 1][threadIdx.x - 32] = 0;
+#pragma unroll
+  for (int d = 0; d < 3; ++d) {
+    const int shift = d == 0 ? 32 : d == 1 ? 21 : 10, digit_bits = d == 2 ? 10 : 11;  // bits shift - digit_bits .. shift - 1
+    count_digit<kKeys>(key, count, shift, prefix, digit_bits, hist);
     __syncthreads();
-    prefix |= static_cast<uint32_t>(s_bin) << (24 - 8 * d);
+    find_bin<kBlock, kRegFinders>(hist, remaining, s_group, &s_bin, &s_above, d < 2 ? hist : nullptr);
+    __syncthreads();
+    prefix = prefix << digit_bits | static_cast<uint32_t>(s_bin);
     remaining -= s_above;
-  };
-  choose(0);
-#pragma unroll
-  for (int d = 1; d < 4; ++d) {
-    const int hi = 32 - 8 * d;  // bytes 0..d-1 are bits hi..31
-#pragma unroll
-    for (int u = 0; u < kRegKeys; ++u)
-      if (u < count && (key[u] >> hi) == (prefix >> hi)) atomicAdd(&hist[d & 1][(key[u] >> (hi - 8)) & 0xFFu], 1);
-    __syncthreads();
-    choose(d);
   }
-  // prefix is the k-th largest key T; `remaining` of the keys equal to it are taken (the first ones in
-  // position order). A selected key's slot: keys > T before it + min(keys == T before it, remaining).
+  const uint32_t T = prefix;  // the k-th largest key; `remaining` keys equal to it are taken, first ones
+  const uint32_t take_eq = static_cast<uint32_t>(remaining);
+
+  // A selected key's slot: keys > T before it + min(keys == T before it, take_eq). Slots are staged in
+  // shared memory and written out in one coalesced sweep (scattered 4-byte global stores cost ~2000
+  // cycles per row).
   uint32_t counts = 0;  // > T in the low half, == T in the high half (a row has < 2^16 keys)
 #pragma unroll
-  for (int u = 0; u < kRegKeys; ++u) counts += u >= count ? 0u : key[u] > prefix ? 1u : key[u] == prefix ? 0x10000u : 0u;
+  for (int u = 0; u < kKeys; ++u) counts += u >= count ? 0u : key[u] > T ? 1u : key[u] == T ? 0x10000u : 0u;
   uint32_t total;
-  const uint32_t excl = block_exclusive_scan<kRegThreads>(counts, s_scan, total);
+  const uint32_t excl = block_exclusive_scan<kBlock>(counts, s_scan, total);
   uint32_t gt = excl & 0xFFFFu, eq = excl >> 16;
-  const uint32_t take_eq = static_cast<uint32_t>(remaining);
 #pragma unroll
-  for (int u = 0; u < kRegKeys; ++u) {
+  for (int u = 0; u < kKeys; ++u) {
     if (u >= count) continue;  // (not break: the loop stays unrollable)
-    if (key[u] > prefix) {
-      out[gt + min(eq, take_eq)] = topk_emit_as<kOut>(p, row, first + u);
-      ++gt;
-    } else if (key[u] == prefix) {
-      if (eq < take_eq) out[gt + eq] = topk_emit_as<kOut>(p, row, first + u);
-      ++eq;
-    }
+    const bool above = key[u] > T, equal = key[u] == T;
+    if (above || (equal && eq < take_eq)) stage[gt + min(eq, take_eq)] = first + u;
+    gt += above ? 1u : 0u;
+    eq += equal ? 1u : 0u;
   }
+  __syncthreads();
+  for (int j = threadIdx.x; j < p.k; j += kBlock) out[j] = topk_emit_as<kOut>(p, row, stage[j]);
 }
 
 // ---- launch ----
@@ -512,22 +533,29 @@ int cluster_size(const TopKParams& p, int device) {
 }
 
 // Rows of up to kRegMaxLen keys on one CTA each (NSA_TOPK_REGISTERS=0: never, for A/B). Its rows are
-// deterministic whether asked or not.
+// deterministic whether asked or not. 1024 threads while the batch leaves SMs free (a row's latency is
+// the step time), 512 two per SM beyond (the same warps per SM, less of each row waiting on barriers);
+// NSA_TOPK_REG_THREADS=512|1024 forces one, for A/B.
 template <TopKOutput kOut>
-bool launch_registers(const TopKParams& p, gpuStream_t stream) {
-  static const bool on = [] {
+bool launch_registers(const TopKParams& p, int device, gpuStream_t stream) {
+  static const int forced = [] {
     const char* e = std::getenv("NSA_TOPK_REGISTERS");
-    return e == nullptr || std::strcmp(e, "0") != 0;
+    if (e != nullptr && std::strcmp(e, "0") == 0) return -1;
+    const char* t = std::getenv("NSA_TOPK_REG_THREADS");
+    return t == nullptr ? 0 : std::atoi(t);
   }();
-  if (!on || p.num_cols > kRegMaxLen) return false;
-  topk_registers_kernel<kOut><<<static_cast<unsigned>(p.rows), kRegThreads, 0, stream>>>(p);
+  if (forced < 0 || p.num_cols > kRegMaxLen) return false;
+  const unsigned grid = static_cast<unsigned>(p.rows);
+  const bool wide = forced == 1024 || (forced != 512 && p.rows <= sm_count(device));
+  if (wide) topk_registers_kernel<kOut, 1024><<<grid, 1024, 0, stream>>>(p);
+  else topk_registers_kernel<kOut, 512><<<grid, 512, 0, stream>>>(p);
   NSA_LAUNCH_CHECK("topk_registers_kernel");
   return true;
 }
 
 template <bool kDeterministic, TopKOutput kOut>
 void launch(const TopKParams& p, int device, gpuStream_t stream) {
-  if (launch_registers<kOut>(p, stream)) return;
+  if (launch_registers<kOut>(p, device, stream)) return;
   auto kernel = topk_kernel<kDeterministic, kOut>;
   // > 48 KB of dynamic shared memory needs the opt-in, once per device and instantiation.
   static PerDevice<bool> opted_in;
