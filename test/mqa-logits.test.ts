@@ -131,6 +131,20 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
       expect(worst).toBeLessThanOrEqual(1e-5);
     });
 
+    // next_n 3 and 4 at H = 64 hold a large Q16, so the sm90 kernel runs one or two CTAs per SM with two
+    // or four consumer warpgroups taking alternate tiles: requests long enough that every warpgroup of
+    // every CTA takes tiles of several requests, and requests of one tile between them.
+    test('next_n 3 and 4 at H=64, both layouts: several consumer warpgroups per CTA', () => {
+      for (const [layout, N] of [['preshuffle', 4], ['plain', 4], ['preshuffle', 3], ['plain', 3]] as [KCacheLayout, number][]) {
+        const lens = Array.from({ length: 16 }, (_, i) => (i % 5 === 2 ? rng.int(1, 65) : rng.int(1500, 3000)));
+        const c = makeCase(rng, 64, layout, N, 64, lens);
+        const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal() * 1e6);
+        const zeros = new Float32Array(c.B * c.N * c.maxLen);
+        const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, zeros), run(withAbsWeights(c), 'cpu', false, zeros), poison, false);
+        expect(worst).toBeLessThanOrEqual(1e-5);
+      }
+    });
+
     // The sm90 kernel scans request lengths 32 at a time (the first 128 kept in registers): cover many
     // chunks, empty requests between long ones, and every CTA slice boundary falling inside a request.
     test('many requests: B=300, lengths 0..400 with empty ones (P=16 plain N=2 H=32; P=64 preshuffle N=1 H=64)', () => {

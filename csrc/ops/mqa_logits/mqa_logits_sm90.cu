@@ -40,8 +40,9 @@ namespace sm90 {
 
 constexpr int kStageK = kMqaTile * kIndexerHeadDim;  // 8192 bytes of K per stage
 constexpr int kStageBytes = kStageK + kMqaTile * 4;  // + 256 bytes of scales
-constexpr int kConsumers = 128;                      // one warpgroup
-constexpr int kThreads = kConsumers + 32;            // + the producer warp
+constexpr int kGroupThreads = 128;                   // one consumer warpgroup
+// A CTA's threads: kGroups consumer warpgroups + the producer warp.
+__host__ __device__ constexpr int threads_of(int groups) { return groups * kGroupThreads + 32; }
 constexpr int kMaxRequests = 1024;                   // per-CTA schedule scan bound (larger batches: portable kernel)
 constexpr int kMaxNextN = 4;                         // query rows per request the header and row table hold
 
@@ -122,7 +123,10 @@ __device__ __forceinline__ void bulk_copy_hint(void* dst, const void* src, uint3
                "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(policy)
                : "memory");
 }
-__device__ __forceinline__ void named_sync_consumers() { asm volatile("bar.sync %0, %1;\n" ::"n"(kBarConsumers), "n"(kConsumers) : "memory"); }
+template <int kGroups>
+__device__ __forceinline__ void named_sync_consumers() {
+  asm volatile("bar.sync %0, %1;\n" ::"n"(kBarConsumers), "n"(kGroups * kGroupThreads) : "memory");
+}
 
 // K-major canonical B descriptor, no swizzle (see mqa_logits.cu): LBO 128 (next 8 k), SBO 2048 (next 8 heads).
 __device__ __forceinline__ uint64_t q_desc(const void* p) {
@@ -239,13 +243,15 @@ __device__ __forceinline__ Ring ring_of(uint8_t* smem, const Layout& L, int stag
   return r;
 }
 
-__device__ __forceinline__ void init_barriers(const Ring& r, int stages) {
+// A stage is released by the four warps of the warpgroup that took its tile; the q slot by every
+// consumer warp.
+__device__ __forceinline__ void init_barriers(const Ring& r, int stages, int groups) {
   for (int s = 0; s < stages; ++s) {
     mbar_init(&r.full[s], 1);
-    mbar_init(&r.empty[s], kConsumers / 32);
+    mbar_init(&r.empty[s], kGroupThreads / 32);
   }
   mbar_init(r.qfull, 1);
-  mbar_init(r.qempty, kConsumers / 32);
+  mbar_init(r.qempty, groups * kGroupThreads / 32);
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
 
@@ -423,7 +429,7 @@ __device__ __forceinline__ void produce(const MqaLogitsParams& p, const Layout& 
 
 // Consumer warpgroup, at each new request: Q16 and the weights from the staging slot, the row ranges
 // from the header into s_rows, then the slot is released. Returns the header's (b, first tile, count).
-template <int kHeads, bool kShuffled>
+template <int kHeads, bool kShuffled, int kGroups>
 __device__ __forceinline__ void take_request(const MqaLogitsParams& p, const Layout& L, const Ring& r, uint32_t& staged, int tid, int lane,
                                              int64_t (*s_rows)[2], int& b, int64_t& first_tile, int& count) {
   mbar_wait(r.qfull, staged & 1);
@@ -431,20 +437,20 @@ __device__ __forceinline__ void take_request(const MqaLogitsParams& p, const Lay
   b = r.hdr->b;
   first_tile = r.hdr->first_tile;
   count = r.hdr->count;
-  named_sync_consumers();  // every warp is past the previous request's wgmmas (Q16), weights, rows
+  named_sync_consumers<kGroups>();  // every warp is past the previous request's wgmmas (Q16), weights, rows
   if (tid < 2 * kMaxNextN) s_rows[tid >> 1][tid & 1] = (tid & 1) ? r.hdr->end[tid >> 1] : r.hdr->begin[tid >> 1];
   // Q16[n][h][logical k] = q[n][h][phi(k)]: one fp8 word = elements 0..3 of (ks, tig) -> two f16
   // pairs, logical k 2tig + {0,1} and 8 + 2tig + {0,1}. Lanes walk h & 7 then tig: the stores hit 32 banks.
-  for (int i = tid; i < p.next_n * kHeads * 32; i += kConsumers) {
+  for (int i = tid; i < p.next_n * kHeads * 32; i += kGroups * kGroupThreads) {
     const int tg = (i >> 3) & 3, ks = (i >> 5) & 7, hr = i >> 8;
     const int n = hr / (kHeads / 8), h = (hr % (kHeads / 8)) * 8 + (i & 7);
     const uint32_t v = *reinterpret_cast<const uint32_t*>(r.qstage + (n * kHeads + h) * kIndexerHeadDim + phi<kShuffled>(ks, tg, 0));
     uint8_t* dst = r.q16 + n * kHeads * 256 + q16_offset(h, ks * 16 + 2 * tg);
     fp8x4_to_f16x2x2(v, *reinterpret_cast<uint32_t*>(dst), *reinterpret_cast<uint32_t*>(dst + 128));
   }
-  for (int i = tid; i < p.next_n * kHeads; i += kConsumers) r.wsm[i] = reinterpret_cast<const float*>(r.qstage + L.qbytes)[i];
+  for (int i = tid; i < p.next_n * kHeads; i += kGroups * kGroupThreads) r.wsm[i] = reinterpret_cast<const float*>(r.qstage + L.qbytes)[i];
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // Q16 is read by wgmma (async proxy)
-  named_sync_consumers();
+  named_sync_consumers<kGroups>();
   // Every warp releases the staging slot itself (like the K ring), so the producer's next q copy is
   // ordered after each warp's own reads of it and of the header.
   __syncwarp();
@@ -521,32 +527,38 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
   }
 }
 
-// Consumer warpgroup: K is the wgmma A operand from registers, Q16 the B operand in shared memory.
-template <int kHeads, bool kShuffled>
+// Consumer warpgroups: K is the wgmma A operand from registers, Q16 the B operand in shared memory.
+// With kGroups warpgroups, warpgroup g takes the CTA's tiles g, g + kGroups, ... (every warpgroup takes
+// every request's q): a CTA that holds a large Q16 (next_n 4: 64 KB) and so runs alone on its SM still
+// keeps several wgmma streams in flight, as four CTAs of one warpgroup do at next_n 1.
+template <int kHeads, bool kShuffled, int kGroups>
 __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, int64_t my_tiles, int tid,
                                         int warp, int lane, int64_t (*s_rows)[2], uint64_t* s_t) {
-  const int row0 = warp * 16 + (lane >> 2);  // tokens row0 and row0 + 8 of each tile are this thread's
+  const int group = warp / 4, wq = warp % 4;  // warpgroup, and warp within it
+  const int row0 = wq * 16 + (lane >> 2);     // tokens row0 and row0 + 8 of each tile are this thread's
   uint32_t staged = 0, round = 0;
   int stage = 0;
   for (int64_t it = 0; it < my_tiles;) {
     int b, count;
     int64_t first_tile;
-    take_request<kHeads, kShuffled>(p, L, r, staged, tid, lane, s_rows, b, first_tile, count);
+    take_request<kHeads, kShuffled, kGroups>(p, L, r, staged, tid, lane, s_rows, b, first_tile, count);
     MQA_TRACE(if (tid == 0 && it == 0) s_t[4] = trace_now();)
     const uint64_t desc0 = q_desc(r.q16);  // + 16 per k-step (256 bytes), + kHeads * 16 per query row
     for (int c = 0; c < count; ++c, ++it) {
-      mbar_wait(&r.full[stage], round & 1);
-      MQA_TRACE(if (tid == 0 && it == 0) s_t[3] = trace_now();)
-      uint32_t w[8][2];
-      float sc0, sc1;
-      load_tile<kShuffled>(r.stage0 + stage * kStageBytes, warp, lane, &r.empty[stage], w, sc0, sc1);
+      if (static_cast<int>(it % kGroups) == group) {
+        mbar_wait(&r.full[stage], round & 1);
+        MQA_TRACE(if (tid == 0 && it == 0) s_t[3] = trace_now();)
+        uint32_t w[8][2];
+        float sc0, sc1;
+        load_tile<kShuffled>(r.stage0 + stage * kStageBytes, wq, lane, &r.empty[stage], w, sc0, sc1);
+        uint32_t a[8][4];
+        to_f16_fragments(w, a);
+        score_tile<kHeads>(p, r, a, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
+      }
       if (++stage == stages) {
         stage = 0;
         ++round;
       }
-      uint32_t a[8][4];
-      to_f16_fragments(w, a);
-      score_tile<kHeads>(p, r, a, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
     }
   }
 }
@@ -557,15 +569,15 @@ __device__ __forceinline__ void clean_invalid(const MqaLogitsParams& p, int tid)
     int64_t begin, end;
     mqa_row_range(p, static_cast<int>(r / p.next_n), static_cast<int>(r % p.next_n), begin, end);
     float* out = p.out + r * p.out_stride;
-    for (int64_t col = tid; col < begin; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
-    for (int64_t col = end + tid; col < p.max_context_len; col += kThreads) out[col] = -std::numeric_limits<float>::infinity();
+    for (int64_t col = tid; col < begin; col += blockDim.x) out[col] = -std::numeric_limits<float>::infinity();
+    for (int64_t col = end + tid; col < p.max_context_len; col += blockDim.x) out[col] = -std::numeric_limits<float>::infinity();
   }
 }
 
 #endif  // NSA_SM90_KERNEL
 
-template <int kHeads, bool kShuffled>
-__global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
+template <int kHeads, bool kShuffled, int kGroups>
+__global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
 #if defined(NSA_SM90_KERNEL)
   extern __shared__ __align__(128) uint8_t smem[];
   const Layout L = layout(stages, p.next_n, kHeads);
@@ -579,12 +591,13 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
 #endif
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   MQA_TRACE(if (tid == 0) s_t[0] = trace_now();)
-  if (tid == 0) init_barriers(ring, stages);
+  if (tid == 0) init_barriers(ring, stages, kGroups);
   __syncthreads();
   pdl_wait();  // launched as a programmatic dependent: no global access before this
 
   Slice slice;
-  if (warp < kConsumers / 32) {
+  constexpr int kThreads = threads_of(kGroups), kProducerWarp = kGroups * kGroupThreads / 32;
+  if (warp < kProducerWarp) {
     asm volatile("bar.sync %0, %1;\n" ::"n"(kBarSchedule), "n"(kThreads) : "memory");
     slice.tiles = s_my_tiles;
   } else {
@@ -594,8 +607,8 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
   }
   MQA_TRACE(if (tid == 0) s_t[1] = trace_now();)
 
-  if (warp == kConsumers / 32) produce<kHeads>(p, L, ring, stages, slice, lane, s_t);
-  else consume<kHeads, kShuffled>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
+  if (warp == kProducerWarp) produce<kHeads>(p, L, ring, stages, slice, lane, s_t);
+  else consume<kHeads, kShuffled, kGroups>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
   if (p.clean) clean_invalid(p, tid);
   MQA_TRACE({
     __syncthreads();
@@ -615,32 +628,49 @@ __global__ void __launch_bounds__(kThreads, 4) mqa_logits_sm90_kernel(const MqaL
 
 }  // namespace sm90
 
-// The Hopper kernel: compiled into this binary (sm_90a SASS), an sm_90 device, paged pages the TMA can
-// copy whole (P >= 16, 16-byte aligned bases) and a batch small enough for its per-CTA schedule scan.
-// NSA_MQA_PORTABLE=1 forces the portable kernel (A/B benchmarks).
-template <int kHeads, bool kShuffled>
-void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
+// Shared memory decides the shape of a CTA: the most CTAs per SM (up to 4: registers are bounded for 4)
+// that still leave each one >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8;
+// then as many consumer warpgroups per CTA as make ~4 per SM (next_n 4 at H = 64 holds a 64 KB Q16 and
+// fits one CTA per SM: one warpgroup there ran every row's wgmma + epilogue back to back, 3.9x the time
+// of next_n 1). NSA_MQA_GROUPS=1 keeps one warpgroup per CTA (A/B benchmarks).
+struct Sm90Shape {
+  int stages = 0, ctas = 1, groups = 1;
+};
+Sm90Shape sm90_shape(int device, int next_n, int heads) {
+  static const bool one_group = [] {
+    const char* e = std::getenv("NSA_MQA_GROUPS");
+    return e != nullptr && e[0] == '1';
+  }();
+  int smem_sm = 0;
+  NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  Sm90Shape c;
+  for (int ctas = 4; ctas >= 1; --ctas) {
+    const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
+    const int stages = std::min(8, (budget - sm90::layout(0, next_n, heads).total) / sm90::kStageBytes);
+    if (stages >= 3 || ctas == 1) {
+      c.stages = stages;
+      c.ctas = ctas;
+      break;
+    }
+  }
+  c.groups = one_group || c.ctas >= 3 ? 1 : 4 / c.ctas;
+  return c;
+}
+
+// The Hopper kernel with kGroups consumer warpgroups: compiled into this binary (sm_90a SASS), an sm_90
+// device, paged pages the TMA can copy whole (P >= 16, 16-byte aligned bases) and a batch small enough
+// for its per-CTA schedule scan.
+template <int kHeads, bool kShuffled, int kGroups>
+void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int stages) {
   struct Config {
-    int stages = 0, grid = 0, per_sm = 1;
+    int grid = 0, per_sm = 1;
   };
+  auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled, kGroups>;
+  constexpr int kThreads = sm90::threads_of(kGroups);
+  const int smem = sm90::layout(stages, p.next_n, kHeads).total;
   static PerDevice<Config> configs;  // per (device, next_n)
   const Config& c = configs.get(device, p.next_n, [&] {
     Config c;
-    const int sms = sm_count(device);
-    int smem_sm = 0;
-    NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
-    auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>;
-    // Most CTAs per SM (up to 4: registers are bounded for 4) that still leave each one >= 3 stages
-    // (>= 12 tiles, ~100 KB in flight per SM); stages capped at 8.
-    for (int ctas = 4; ctas >= 1; --ctas) {
-      const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
-      const int stages = std::min(8, (budget - sm90::layout(0, p.next_n, kHeads).total) / sm90::kStageBytes);
-      if (stages >= 3 || ctas == 1) {
-        c.stages = stages;
-        break;
-      }
-    }
-    const int smem = sm90::layout(c.stages, p.next_n, kHeads).total;
     // The attribute is per kernel, shared by every next_n: set it to the device limit less the kernel's
     // static shared memory (a cap, not a size).
     int optin = 0;
@@ -649,15 +679,25 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
     NSA_GPU_CHECK(cudaFuncGetAttributes(&attr, kernel));
     NSA_GPU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(attr.sharedSizeBytes)));
     int per_sm = 0;
-    NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, sm90::kThreads, smem));
+    NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
     c.per_sm = std::max(per_sm, 1);
-    c.grid = sms * c.per_sm;
+    c.grid = sm_count(device) * c.per_sm;
     return c;
   });
   // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
-  launch_pdl(sm90::mqa_logits_sm90_kernel<kHeads, kShuffled>, dim3(c.grid), dim3(sm90::kThreads),
-             static_cast<size_t>(sm90::layout(c.stages, p.next_n, kHeads).total), s, p, c.stages, c.per_sm);
+  launch_pdl(kernel, dim3(c.grid), dim3(kThreads), static_cast<size_t>(smem), s, p, stages, c.per_sm);
   NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
+}
+
+template <int kHeads, bool kShuffled>
+void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
+  static PerDevice<Sm90Shape> shapes;  // per (device, next_n)
+  const Sm90Shape& c = shapes.get(device, p.next_n, [&] { return sm90_shape(device, p.next_n, kHeads); });
+  switch (c.groups) {
+    case 4: return launch_sm90_groups<kHeads, kShuffled, 4>(p, device, s, c.stages);
+    case 2: return launch_sm90_groups<kHeads, kShuffled, 2>(p, device, s, c.stages);
+    default: return launch_sm90_groups<kHeads, kShuffled, 1>(p, device, s, c.stages);
+  }
 }
 
 bool use_sm90(const MqaLogitsParams& p, int device) {
