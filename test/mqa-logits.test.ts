@@ -131,11 +131,11 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
       expect(worst).toBeLessThanOrEqual(1e-5);
     });
 
-    // next_n 3 and 4 at H = 64 hold a large Q16, so the sm90 kernel runs one or two CTAs per SM with two
-    // or four consumer warpgroups taking alternate tiles: requests long enough that every warpgroup of
+    // next_n 2-4 at H = 64 hold a large Q16, so the sm90 kernel runs one or two CTAs per SM with two or
+    // four consumer warpgroups taking alternate tiles: requests long enough that every warpgroup of
     // every CTA takes tiles of several requests, and requests of one tile between them.
-    test('next_n 3 and 4 at H=64, both layouts: several consumer warpgroups per CTA', () => {
-      for (const [layout, N] of [['preshuffle', 4], ['plain', 4], ['preshuffle', 3], ['plain', 3]] as [KCacheLayout, number][]) {
+    test('next_n 2, 3 and 4 at H=64, both layouts: several consumer warpgroups per CTA', () => {
+      for (const [layout, N] of [['preshuffle', 4], ['plain', 4], ['preshuffle', 3], ['plain', 3], ['preshuffle', 2]] as [KCacheLayout, number][]) {
         const lens = Array.from({ length: 16 }, (_, i) => (i % 5 === 2 ? rng.int(1, 65) : rng.int(1500, 3000)));
         const c = makeCase(rng, 64, layout, N, 64, lens);
         const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal() * 1e6);

@@ -628,11 +628,12 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 
 }  // namespace sm90
 
-// Shared memory decides the shape of a CTA: the most CTAs per SM (up to 4: registers are bounded for 4)
-// that still leave each one >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8;
-// then as many consumer warpgroups per CTA as make ~4 per SM (next_n 4 at H = 64 holds a 64 KB Q16 and
+// Shared memory decides the shape of a CTA: the most CTAs per SM of 4, 2, 1 (registers are bounded for
+// 4) that still leave each one >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8;
+// then as many consumer warpgroups per CTA as make 4 per SM (next_n 4 at H = 64 holds a 64 KB Q16 and
 // fits one CTA per SM: one warpgroup there ran every row's wgmma + epilogue back to back, 3.9x the time
-// of next_n 1). NSA_MQA_GROUPS=1 keeps one warpgroup per CTA (A/B benchmarks).
+// of next_n 1). NSA_MQA_GROUPS=1 keeps one warpgroup per CTA and
+// allows 3 CTAs per SM (the shapes before, for A/B benchmarks).
 struct Sm90Shape {
   int stages = 0, ctas = 1, groups = 1;
 };
@@ -644,7 +645,8 @@ Sm90Shape sm90_shape(int device, int next_n, int heads) {
   int smem_sm = 0;
   NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   Sm90Shape c;
-  for (int ctas = 4; ctas >= 1; --ctas) {
+  for (int ctas : {4, 3, 2, 1}) {
+    if (ctas == 3 && !one_group) continue;  // 4 warpgroups do not split over 3 CTAs
     const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
     const int stages = std::min(8, (budget - sm90::layout(0, next_n, heads).total) / sm90::kStageBytes);
     if (stages >= 3 || ctas == 1) {
@@ -653,7 +655,7 @@ Sm90Shape sm90_shape(int device, int next_n, int heads) {
       break;
     }
   }
-  c.groups = one_group || c.ctas >= 3 ? 1 : 4 / c.ctas;
+  c.groups = one_group ? 1 : 4 / c.ctas;
   return c;
 }
 
