@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <type_traits>
 
 #include "gpu/check.h"
 #include "ops/topk/topk.h"
@@ -47,59 +46,27 @@ __device__ __forceinline__ T warp_inclusive_scan(T v) {
   return v;
 }
 
-// Each of the first kFinders threads takes kBins / kFinders bins (from the top, consecutive per thread)
-// and finds the one where the running count from the top reaches `remaining`; exactly one thread writes
-// it and the count above it to shared memory. One scan over 32-thread groups and one over their totals:
-// no serial walk of bins. Fewer finders than threads leave the other warps' issue slots free (a block
-// of 1024 spends ~1000 cycles in here with every thread taking two bins; measured with clock64 on the
-// H100). A finder reads only its own bins, so with `zero` it clears them for the next histogram without
-// another barrier. Every thread of the block calls it; the caller synchronizes before and after.
-template <int kBlock = kThreads, int kFinders = kBlock>
-__device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_group, int* s_bin, int* s_above, int* zero = nullptr) {
-  constexpr int kPer = kBins / kFinders;
-  static_assert(kPer * kFinders == kBins && kFinders <= kBlock && kFinders % 32 == 0, "whole bins per finder");
-  static_assert(kPer == 2 || kPer == 4 || kPer == 8, "bins read as int2 / int4 vectors");
-  using Vec = typename std::conditional<kPer == 2, int2, int4>::type;
-  constexpr int kVecs = kPer * 4 / static_cast<int>(sizeof(Vec));
+// Every thread finds, among its two bins (bins taken from the top, two per thread), the one where the
+// running count from the top reaches `remaining`; exactly one thread writes it and the count above it
+// to shared memory. One scan over 32-thread groups and one over their totals: no serial walk of bins.
+// The caller synchronizes before and after.
+__device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_group, int* s_bin, int* s_above) {
+  static_assert(kBins == 2 * kThreads, "two bins per thread");
   const int t = threadIdx.x, lane = t & 31, group = t >> 5;
-  const bool finder = t < kFinders;
-  const int top = kBins - 1 - kPer * t;  // a finder's bins: top, top - 1, ..., top - kPer + 1
-  // Read as vectors: consecutive bins per thread at a stride of kPer words would otherwise conflict
-  // kPer-way in the shared-memory banks (measured: ~2000 cycles per choice at kPer = 8).
-  int c[kPer], mine = 0;
-  if (finder) {
-    const Vec* src = reinterpret_cast<const Vec*>(hist + top - (kPer - 1));
-    int lo_first[kPer];
-#pragma unroll
-    for (int v = 0; v < kVecs; ++v) memcpy(&lo_first[v * kPer / kVecs], &src[v], sizeof(Vec));
-#pragma unroll
-    for (int j = 0; j < kPer; ++j) {
-      c[j] = lo_first[kPer - 1 - j];  // c[j]: bin top - j
-      mine += c[j];
-    }
-    if (zero != nullptr) {
-      Vec* dst = reinterpret_cast<Vec*>(zero + top - (kPer - 1));
-#pragma unroll
-      for (int v = 0; v < kVecs; ++v) dst[v] = Vec{};
-    }
-  }
+  const int b_hi = kBins - 1 - 2 * t;
+  const int c_hi = hist[b_hi], c_lo = hist[b_hi - 1], mine = c_hi + c_lo;
   const int incl = warp_inclusive_scan(mine);
-  if (finder && lane == 31) s_group[group] = incl;
+  if (lane == 31) s_group[group] = incl;
   __syncthreads();
-  if (!finder) return;
-  const int total = lane < kFinders / 32 ? s_group[lane] : 0;
-  const int g_incl = warp_inclusive_scan(total);  // group totals, scanned by every group alike
+  const int g_incl = warp_inclusive_scan(s_group[lane]);  // group totals, scanned by every group alike
   const int g_excl = gpu_shfl32(g_incl, group) - s_group[group];
-  int above = g_excl + incl - mine;  // keys in bins above `top`
-  if (above >= remaining || above + mine < remaining) return;  // not this thread
-#pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    if (above + c[j] >= remaining) {
-      *s_bin = top - j;
-      *s_above = above;
-      return;
-    }
-    above += c[j];
+  const int above = g_excl + incl - mine;  // keys in bins above b_hi
+  if (above < remaining && above + c_hi >= remaining) {
+    *s_bin = b_hi;
+    *s_above = above;
+  } else if (above + c_hi < remaining && above + mine >= remaining) {
+    *s_bin = b_hi - 1;
+    *s_above = above + c_hi;
   }
 }
 
@@ -224,8 +191,7 @@ constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
 template <bool kDeterministic, TopKOutput kOut>
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
-  extern __shared__ int4 smem_topk_words[];  // (int4: 16-byte aligned, for find_bin's vector reads)
-  uint32_t* smem_topk = reinterpret_cast<uint32_t*>(smem_topk_words);
+  extern __shared__ uint32_t smem_topk[];
   int* hist = reinterpret_cast<int*>(smem_topk);
   int* merged_space = hist + kBins;
   uint32_t* cache = smem_topk + 2 * kBins;
@@ -430,6 +396,48 @@ __device__ __forceinline__ void load_keys(const float* src, int first, int count
 
 constexpr int kRegFinders = 256;  // threads choosing each bin: 8 bins each
 
+// find_bin for the register kernel: the first kRegFinders threads take 8 bins each (the other warps'
+// issue slots stay free: with all 1024 threads taking two bins a choice cost ~1000 cycles, clock64 on
+// the H100), read as two int4 vectors (8 consecutive bins per thread at a stride of 8 words would
+// conflict 8-way in the banks), and clear the bins they read when `zero` is set, for the next
+// histogram without another barrier. (The general kernel keeps find_bin: a shared version slowed its
+// uncached sweeps by 30-45 % on the H100, 64x65536 and 128x131072.) Every thread calls it; the caller
+// synchronizes before and after.
+__device__ __forceinline__ void choose_bin(int* hist, int remaining, int* s_group, int* s_bin, int* s_above, bool zero) {
+  constexpr int kPer = kBins / kRegFinders;
+  static_assert(kPer == 8, "two int4 per finder");
+  const int t = threadIdx.x, lane = t & 31, group = t >> 5;
+  const bool finder = t < kRegFinders;
+  const int top = kBins - 1 - kPer * t;  // a finder's bins: top, top - 1, ..., top - 7
+  int4 lo = make_int4(0, 0, 0, 0), hi = lo;  // bins top - 7 .. top - 4, top - 3 .. top
+  if (finder) {
+    int4* v = reinterpret_cast<int4*>(hist + top - (kPer - 1));
+    lo = v[0];
+    hi = v[1];
+    if (zero) v[0] = v[1] = make_int4(0, 0, 0, 0);
+  }
+  const int c[kPer] = {hi.w, hi.z, hi.y, hi.x, lo.w, lo.z, lo.y, lo.x};  // c[j]: bin top - j
+  int mine = 0;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) mine += c[j];
+  const int incl = warp_inclusive_scan(mine);
+  if (finder && lane == 31) s_group[group] = incl;
+  __syncthreads();
+  if (!finder) return;
+  const int g_incl = warp_inclusive_scan(lane < kRegFinders / 32 ? s_group[lane] : 0);  // group totals
+  int above = gpu_shfl32(g_incl, group) - s_group[group] + incl - mine;  // keys in bins above `top`
+  if (above >= remaining || above + mine < remaining) return;  // not this thread
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    if (above + c[j] >= remaining) {
+      *s_bin = top - j;
+      *s_above = above;
+      return;
+    }
+    above += c[j];
+  }
+}
+
 // Adds the keys of this thread that lie in the bin `prefix` (their bits `shift`.. 31) to hist by their
 // next digit (bits `shift - digit_bits` .. shift - 1). Pass 0 has shift 32 and takes every key.
 template <int kKeys>
@@ -445,7 +453,7 @@ __device__ __forceinline__ void count_digit(const uint32_t (&key)[kKeys], int n,
 template <TopKOutput kOut, int kBlock>
 __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(const TopKParams p) {
   constexpr int kKeys = kRegMaxLen / kBlock;
-  __shared__ int4 hist_words[kBins / 4];  // (int4: 16-byte aligned, for find_bin's vector reads)
+  __shared__ int4 hist_words[kBins / 4];  // (int4: 16-byte aligned, for choose_bin's vector reads)
   int* hist = reinterpret_cast<int*>(hist_words);
   __shared__ int32_t stage[kTopKMax];  // the row's selected positions, by output slot
   __shared__ int s_group[32], s_bin, s_above;
@@ -475,7 +483,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
     const int shift = d == 0 ? 32 : d == 1 ? 21 : 10, digit_bits = d == 2 ? 10 : 11;  // bits shift - digit_bits .. shift - 1
     count_digit<kKeys>(key, count, shift, prefix, digit_bits, hist);
     __syncthreads();
-    find_bin<kBlock, kRegFinders>(hist, remaining, s_group, &s_bin, &s_above, d < 2 ? hist : nullptr);
+    choose_bin(hist, remaining, s_group, &s_bin, &s_above, d < 2);
     __syncthreads();
     prefix = prefix << digit_bits | static_cast<uint32_t>(s_bin);
     remaining -= s_above;
