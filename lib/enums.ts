@@ -11,6 +11,7 @@ export const COPY_STRATEGIES = ['fused', 'per-tensor'] as const;
 /** Limits shared with the native side (checked at load too). */
 export const MAX_DIMS = 8;
 export const TOPK_MAX_K = 4096;
+export const TOPK_MAX_NEXT_N = 1024;
 export const METADATA_MAX_DSTS = 8;
 
 export type DType = (typeof DTYPES)[number];

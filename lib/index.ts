@@ -10,3 +10,4 @@ export * from './topk';
 export * from './mqa-logits';
 export * from './dispatcher';
 export * from './indexer';
+export * from './paged-mqa-topk';

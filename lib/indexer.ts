@@ -1,13 +1,14 @@
 /**
  * NsaIndexer: one layer's lightning indexer, running what an AttentionPlan names (SPEC §5) on the ops
  * of this package: always store K; `trivial` -> indices 0..len-1 (-1 padded) with no logits; `paged`
- * -> paged MQA logits + top-k; `ragged` -> gather + ragged logits + top-k. Returns the indices, or null
+ * -> paged MQA logits + top-k (pagedMqaTopk); `ragged` -> gather + ragged logits + top-k. Returns the indices, or null
  * for store_only.
  */
 import { AttentionPlan } from './dispatcher';
 import { fail, options } from './errors';
 import { gatherK, IndexerKCache, ScaleFormat, storeK } from './indexer-cache';
 import { pagedMqaLogits, raggedMqaLogits } from './mqa-logits';
+import { pagedMqaTopk, PagedMqaTopkOptions } from './paged-mqa-topk';
 import { Stream } from './runtime';
 import { Tensor } from './tensor';
 import { INDEX_TOPK, topk, trivialTopk } from './topk';
@@ -16,7 +17,11 @@ export interface IndexerInputs {
   /** New K of this forward: bf16 [T, 128] and its cache slots int64 [T] (negative = skip). */
   k: Tensor<'bfloat16'>;
   slotMapping: Tensor<'int64'>;
-  /** Valid key positions per query row, int32 [rows] (trivial / paged / ragged). Paged with next_n = 1 defaults to contextLens. */
+  /**
+   * Valid key positions per query row, int32 [rows] (trivial / ragged). Paged: leave it out and every
+   * row's length follows from contextLens (SPEC §3's causal rule, any next_n; pagedMqaTopk); given, the
+   * paged path runs pagedMqaLogits + topk with it.
+   */
   lengths?: Tensor<'int32'>;
   /** Paged: q fp8 [B, N, H, 128], weights float32 [B*N, H], contextLens, blockTable, maxContextLen. */
   q?: Tensor<'float8_e4m3fn'>;
@@ -36,11 +41,15 @@ export interface IndexerInputs {
    * gathered K holds all of them and each row reads only its own. The indices are the same.
    */
   maxRowLength?: number;
-  /** Transform: map indices through page_table_1 ([rows, W], or [reqs, W] with cuSeqlensQ). */
+  /**
+   * Transform: map indices through page_table_1 ([rows, W], or [reqs, W] with cuSeqlensQ; on the paged
+   * path without `lengths`, [B, W]: one row per request).
+   */
   pageTable?: Tensor<'int32'>;
   /**
    * Global-slot output instead (what sparse MLA attention consumes): the attention KV cache's block
-   * table ([rows, maxBlocks], or [reqs, maxBlocks] with cuSeqlensQ) and its page size; index i becomes
+   * table ([rows, maxBlocks], or [reqs, maxBlocks] with cuSeqlensQ; paged without `lengths`, [B,
+   * maxBlocks]) and its page size; index i becomes
    * slotBlockTable[req, i / P] * P + i % P. (Not the indexer cache's `blockTable` above.)
    */
   slotBlockTable?: Tensor<'int32'>;
@@ -93,6 +102,11 @@ export class NsaIndexer {
       case 'paged': {
         const q = need(x.q, 'q');
         const contextLens = need(x.contextLens, 'contextLens');
+        if (x.lengths === undefined && x.cuSeqlensQ === undefined) {
+          // Row lengths from contextLens, tables per request: the one-call decode selection.
+          const output = pagedOutput(x);
+          return pagedMqaTopk(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), k: this.topK, deterministic: this.deterministic, stream, ...output });
+        }
         const lengths: Tensor<'int32'> = x.lengths ?? (q.shape[1] === 1 && contextLens.shape.length === 1 ? contextLens : need<Tensor<'int32'>>(x.lengths, 'lengths'));
         const logits = pagedMqaLogits(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), stream });
         try {
@@ -117,6 +131,16 @@ export class NsaIndexer {
         return fail('E_ARG', 'plan.indexer', plan.indexer, "'store_only' | 'trivial' | 'paged' | 'ragged'");
     }
   }
+}
+
+/** pagedMqaTopk's output options for the indexer's transform inputs (one transform at most). */
+function pagedOutput(x: IndexerInputs): Pick<PagedMqaTopkOptions, 'output' | 'pageTable' | 'slotBlockTable' | 'slotPageSize'> {
+  if (x.pageTable !== undefined && x.slotBlockTable !== undefined)
+    fail('E_ARG', 'inputs.slotBlockTable', 'a tensor beside pageTable', 'one output transform: pageTable or slotBlockTable');
+  if (x.pageTable !== undefined) return { output: 'pageTable', pageTable: x.pageTable };
+  if (x.slotBlockTable !== undefined) return { output: 'globalSlot', slotBlockTable: x.slotBlockTable, slotPageSize: x.slotPageSize };
+  if (x.slotPageSize !== undefined) fail('E_ARG', 'inputs.slotPageSize', x.slotPageSize, 'no slotPageSize without slotBlockTable');
+  return { output: 'positions' };
 }
 
 /**

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COPY_STRATEGIES, DTYPES, DType, KCACHE_LAYOUTS, KCacheLayout, MAX_DIMS, METADATA_MAX_DSTS, METADATA_MODES, SCALE_FORMATS, TOPK_MAX_K } from './enums';
+import { COPY_STRATEGIES, DTYPES, DType, KCACHE_LAYOUTS, KCacheLayout, MAX_DIMS, METADATA_MAX_DSTS, METADATA_MODES, SCALE_FORMATS, TOPK_MAX_K, TOPK_MAX_NEXT_N } from './enums';
 import { NsaError } from './errors';
 
 /** A tensor as the native side reads it (csrc/binding/js.cc `NapiArgs::tensor_value`). */
@@ -101,6 +101,7 @@ export interface NativeConstants {
   copyStrategies: string[];
   maxDims: number;
   topkMaxK: number;
+  topkMaxNextN: number;
   metadataMaxDsts: number;
 }
 
@@ -174,6 +175,7 @@ function checkConstants(addon: NativeAddon): void {
     copyStrategies: COPY_STRATEGIES,
     maxDims: MAX_DIMS,
     topkMaxK: TOPK_MAX_K,
+    topkMaxNextN: TOPK_MAX_NEXT_N,
     metadataMaxDsts: METADATA_MAX_DSTS,
   };
   for (const key of Object.keys(want) as (keyof NativeConstants)[]) {

@@ -5,7 +5,7 @@
  * each index is mapped through page_table_1 of its row (or of its request, with `cuSeqlensQ`); with
  * `blockTable` + `pageSize` it becomes a global KV slot; -1 stays -1.
  */
-import { TOPK_MAX_K } from './enums';
+import { TOPK_MAX_K, TOPK_MAX_NEXT_N } from './enums';
 import { fail, options } from './errors';
 import { native } from './native';
 import { nativeStream, Stream } from './runtime';
@@ -29,6 +29,14 @@ export interface TopKOptions {
   pageSize?: number;
   /** int32 [reqs + 1]: row -> request for pageTable / blockTable. */
   cuSeqlensQ?: Tensor<'int32'>;
+  /**
+   * Rows come in requests of nextN consecutive query rows (the paged logits of next_n tokens), and
+   * pageTable / blockTable have one row per request. `lengths` is then either per request, int32
+   * [rows / nextN]: row b * nextN + n has length lengths[b] - nextN + n + 1 (at least 0), the causal
+   * rule of SPEC §3; or per row, int32 [rows / nextN, nextN] — the paged logits' 1-D or 2-D contextLens
+   * as they are. Default 1 (lengths per row); not with cuSeqlensQ.
+   */
+  nextN?: number;
   /**
    * The k largest under (value desc, position asc), written in ascending position order: the same
    * output on every run and on every backend. Default false (order and tie choice unspecified).
@@ -62,7 +70,9 @@ function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>,
   // Checked before the output is allocated (the native side checks it again with everything else).
   if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
   nativeOf(lengths, 'lengths');
-  const rows = (logits ?? lengths).shape[0] ?? 0;
+  const nextN = o.nextN ?? 1;
+  if (!Number.isInteger(nextN) || nextN < 1 || nextN > TOPK_MAX_NEXT_N) fail('E_RANGE', 'nextN', nextN, `an integer in [1, ${TOPK_MAX_NEXT_N}]`);
+  const rows = logits?.shape[0] ?? (lengths.shape[0] ?? 0) * nextN;
   const out = o.out ?? Tensor.empty([rows, k], { dtype: 'int32', device: lengths.device, stream: o.stream });
   native.topk({
     logits: logits?.native(),
@@ -72,6 +82,7 @@ function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>,
     blockTable: optionalNative(o.blockTable, 'blockTable'),
     pageSize: o.pageSize,
     cuSeqlensQ: optionalNative(o.cuSeqlensQ, 'cuSeqlensQ'),
+    nextN,
     out: nativeOf(out, 'out'),
     k,
     deterministic: o.deterministic,

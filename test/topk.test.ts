@@ -219,6 +219,38 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     expect(Array.from(slots.subarray(k, k + 4))).toEqual([2 * 8, 2 * 8 + 1, 2 * 8 + 2, -1]);
   });
 
+  // nextN: requests of nextN rows, lengths per request (the causal rule of SPEC §3) or [reqs, nextN] per
+  // row, tables per request. Equal to the same rows with per-row lengths and per-row tables.
+  test('nextN: lengths and tables per request equal per-row lengths and repeated table rows', async () => {
+    const k = 64, N = 3, reqs = 9, C = 300, rows = reqs * N, W = C;
+    const host = logitsRows(rng, rows, C, C, true);
+    const logits = Tensor.from(host, [rows, C], { device });
+    const ctx = Array.from({ length: reqs }, (_, b) => [0, 1, k + 1, k + N, C][b] ?? rng.int(0, C + 1));
+    const perRow = Array.from({ length: rows }, (_, r) => Math.max(ctx[Math.floor(r / N)] - N + 1 + (r % N), 0));
+    const twoD = Array.from({ length: rows }, () => rng.int(0, C + 1));
+    const table = randInt32(rng, reqs * W, 0, 1 << 20);
+    const rowTable = Int32Array.from({ length: rows * W }, (_, i) => table[Math.floor(i / W / N) * W + (i % W)]);
+    const run = (lengths: Int32Array, shape: number[], opts: object) => topk(logits, Tensor.from(lengths, shape, { device }), { k, deterministic: true, ...opts }).toTypedArray();
+    const pt = Tensor.from(table, [reqs, W], { device }), rowPt = Tensor.from(rowTable, [rows, W], { device });
+    expect(await run(Int32Array.from(ctx), [reqs], { nextN: N })).toEqual(await run(Int32Array.from(perRow), [rows], {}));
+    expect(await run(Int32Array.from(ctx), [reqs], { nextN: N, pageTable: pt })).toEqual(await run(Int32Array.from(perRow), [rows], { pageTable: rowPt }));
+    expect(await run(Int32Array.from(twoD), [reqs, N], { nextN: N, pageTable: pt })).toEqual(await run(Int32Array.from(twoD), [rows], { pageTable: rowPt }));
+    const bt = Tensor.from(table.map((v) => v & 0xffff), [reqs, W], { device }), rowBt = Tensor.from(rowTable.map((v) => v & 0xffff), [rows, W], { device });
+    expect(await run(Int32Array.from(ctx), [reqs], { nextN: N, blockTable: bt, pageSize: 16 })).toEqual(await run(Int32Array.from(perRow), [rows], { blockTable: rowBt, pageSize: 16 }));
+    // trivial rows: rows = lengths * nextN
+    const triv = await trivialTopk(Tensor.from(Int32Array.from([2, 0]), [2], { device }), { k: 4, nextN: 2 }).toTypedArray();
+    expect(Array.from(triv)).toEqual([0, -1, -1, -1, 0, 1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]);
+    // bad nextN
+    const lens = Tensor.from(Int32Array.from(ctx), [reqs], { device });
+    expectNsaError(() => topk(logits, lens, { k, nextN: 0 }), 'E_RANGE', /nextN: got 0/);
+    expectNsaError(() => topk(logits, lens, { k, nextN: 1.5 }), 'E_RANGE', /nextN/);
+    expectNsaError(() => topk(logits, lens, { k, nextN: 2 }), 'E_SHAPE', /logits.shape\[0\]: got 27, expected a multiple of nextN = 2/);
+    expectNsaError(() => topk(logits, Tensor.from(Int32Array.from(perRow), [rows], { device }), { k, nextN: N }), 'E_SHAPE', /lengths.shape/);
+    expectNsaError(() => topk(logits, Tensor.from(Int32Array.from(twoD), [reqs, N], { device }), { k, nextN: 1 }), 'E_SHAPE', /lengths.shape/);
+    expectNsaError(() => topk(logits, lens, { k, nextN: N, pageTable: rowPt }), 'E_SHAPE', /pageTable.shape/);
+    expectNsaError(() => topk(logits, lens, { k, nextN: N, pageTable: pt, cuSeqlensQ: Tensor.from(Int32Array.from([0, 27]), [2], { device }) }), 'E_ARG', /cuSeqlensQ/);
+  });
+
   test('bad inputs', () => {
     const logits = Tensor.from(new Float32Array(40), [4, 10], { device });
     const lengths = Tensor.from(Int32Array.from([1, 2, 3, 4]), [4], { device });

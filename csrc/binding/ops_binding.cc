@@ -45,6 +45,7 @@ Napi::Object constants(Napi::Env env) {
   c.Set("copyStrategies", names_of(env, kCopyStrategyNames));
   c.Set("maxDims", kMaxDims);
   c.Set("topkMaxK", kTopKMax);
+  c.Set("topkMaxNextN", kTopKMaxNextN);
   c.Set("metadataMaxDsts", kMetadataMaxDsts);
   return c;
 }

@@ -1,5 +1,6 @@
 #include "ops/topk/topk.h"
 
+#include <algorithm>
 #include <string>
 
 namespace nsa {
@@ -18,8 +19,9 @@ int64_t check_table(const TensorView& t, const char* name, int64_t owners, int d
 // Host metadata: every window inside the row, cu_seqlens_q non-decreasing.
 void check_host_rows(const TopKParams& p) {
   for (int64_t r = 0; r < p.rows; ++r) {
-    const int64_t s = p.row_starts ? p.row_starts[r] : 0, l = p.lengths[r];
-    if (l < 0) fail(ErrorCode::Range, "lengths[" + std::to_string(r) + "]", l, "a non-negative length");
+    const int64_t owner = p.lengths_per_row ? r : r / p.next_n;
+    if (p.lengths[owner] < 0) fail(ErrorCode::Range, "lengths[" + std::to_string(owner) + "]", p.lengths[owner], "a non-negative length");
+    const int64_t s = p.row_starts ? p.row_starts[r] : 0, l = std::max<int64_t>(topk_row_length(p, r), 0);
     if (p.logits != nullptr && l > p.k && (s < 0 || s + l > p.num_cols))
       fail(ErrorCode::Range, "rowStarts/lengths[" + std::to_string(r) + "]", "[" + std::to_string(s) + ", " + std::to_string(s + l) + ")",
            "a window inside the row's " + std::to_string(p.num_cols) + " columns");
@@ -35,18 +37,29 @@ void check_host_rows(const TopKParams& p) {
 void topk(const TopKInputs& in, StreamHandle stream) {
   // Type and shape checks
   check_range(in.k, "k", 1, kTopKMax);
+  check_range(in.next_n, "nextN", 1, kTopKMaxNextN);
   const TensorView& logits = in.logits;
   const int device = logits.present ? logits.device : in.lengths.device;
-  int64_t rows = in.lengths.ndim == 1 ? in.lengths.shape[0] : -1, cols = 0;
+  int64_t rows = in.lengths.ndim >= 1 ? in.lengths.shape[0] * in.next_n : -1, cols = 0;
   if (logits.present) {
     check_dtype(logits, "logits", DType::Float32);
     check_ndim(logits, "logits", 2);
     if (logits.shape[1] > 1 && logits.strides[1] != 1) fail(ErrorCode::Shape, "logits.strides[1]", logits.strides[1], "1 (rows of consecutive elements)");
     rows = logits.shape[0];
     cols = logits.shape[1];
+    if (rows % in.next_n != 0) fail(ErrorCode::Shape, "logits.shape[0]", rows, "a multiple of nextN = " + std::to_string(in.next_n) + " (rows per request)");
     if (cols >= (int64_t(1) << 31)) fail(ErrorCode::Shape, "logits.shape[1]", cols, "< 2^31 columns");
   }
-  check_int32_vector(in.lengths, "lengths", rows, device);
+  const int64_t reqs = rows < 0 ? -1 : rows / in.next_n;  // lengths' owners: rows, or requests of next_n rows
+  const bool per_row = in.lengths.ndim == 2;              // [reqs, next_n]: a length per row, tables per request
+  if (per_row) {
+    check_dtype(in.lengths, "lengths", DType::Int32);
+    check_shape(in.lengths, "lengths", {reqs, in.next_n});
+    check_contiguous(in.lengths, "lengths");
+    check_same_device(in.lengths, "lengths", device);
+  } else {
+    check_int32_vector(in.lengths, "lengths", reqs, device);
+  }
   if (in.row_starts.present) check_int32_vector(in.row_starts, "rowStarts", rows, device);
   check_dtype(in.out, "out", DType::Int32);
   check_shape(in.out, "out", {rows, in.k});
@@ -57,6 +70,8 @@ void topk(const TopKInputs& in, StreamHandle stream) {
   p.row_stride = rows > 1 ? logits.strides[0] : cols;
   p.num_cols = cols;
   p.lengths = in.lengths.ptr<int32_t>();
+  p.next_n = in.next_n;
+  p.lengths_per_row = per_row || in.next_n == 1;
   p.row_starts = in.row_starts.present ? in.row_starts.ptr<int32_t>() : nullptr;
   p.out = in.out.ptr<int32_t>();
   p.rows = rows;
@@ -68,8 +83,9 @@ void topk(const TopKInputs& in, StreamHandle stream) {
     fail(ErrorCode::Arg, "blockTable", "a tensor beside pageTable", "one output transform: pageTable or blockTable");
   const bool transform = in.page_table.present || in.block_table.present;
   if (in.cu_seqlens_q.present && !transform) fail(ErrorCode::Arg, "cuSeqlensQ", "a tensor without pageTable or blockTable", "one of them too (it maps rows to their requests)");
-  int64_t owners = rows;
+  int64_t owners = reqs;  // tables have a row per output row, or per request with nextN
   if (in.cu_seqlens_q.present) {
+    if (in.next_n > 1) fail(ErrorCode::Arg, "cuSeqlensQ", "a tensor beside nextN > 1", "one of them (both map rows to requests)");
     check_int32_vector(in.cu_seqlens_q, "cuSeqlensQ", -1, device);
     owners = in.cu_seqlens_q.shape[0] - 1;
     if (owners < 1) fail(ErrorCode::Shape, "cuSeqlensQ.shape", shape_str(in.cu_seqlens_q), "[reqs + 1] with reqs >= 1");
@@ -116,6 +132,7 @@ void topk(const Args& a) {
   in.out = a.tensor("out");
   in.k = static_cast<int>(a.integer("k", 1, kTopKMax));
   in.deterministic = a.flag("deterministic", false);
+  in.next_n = static_cast<int>(a.integer("nextN", 1, kTopKMaxNextN, 1));
   topk(in, a.stream(in.logits.present ? in.logits.device : in.lengths.device));
 }
 

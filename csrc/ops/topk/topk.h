@@ -11,12 +11,15 @@
 namespace nsa {
 
 constexpr int kTopKMax = 4096;
+constexpr int kTopKMaxNextN = 1024;  // query rows per request with per-request lengths
 
 struct TopKParams {
   const float* logits;
   int64_t row_stride;          // elements
   int64_t num_cols;            // C: reads never pass it
-  const int32_t* lengths;      // [rows]
+  const int32_t* lengths;      // [rows]; with next_n > 1 [rows / next_n] per request, or [rows / next_n, next_n]
+  int next_n;                  // 1, or query rows per request (tables per request; see topk_row_length)
+  bool lengths_per_row;        // lengths [rows / next_n, next_n]: one per row, as given
   const int32_t* row_starts;   // [rows] or nullptr
   int32_t* out;                // [rows, k], row stride k
   int64_t rows;
@@ -40,6 +43,7 @@ struct TopKParams {
 struct TopKInputs {
   TensorView logits, lengths, row_starts, page_table, cu_seqlens_q, block_table, out;
   int k = 2048;
+  int next_n = 1;         // > 1: lengths (and the tables) per request of next_n consecutive rows
   int64_t page_size = 0;  // with block_table
   bool deterministic = false;
 };
@@ -48,7 +52,7 @@ struct TopKInputs {
 void topk(const TopKInputs& in, StreamHandle stream);
 
 // Entry from named arguments {logits?, lengths, rowStarts?, pageTable?, blockTable?, pageSize?,
-// cuSeqlensQ?, out, k, deterministic?, stream?} (lib/topk.ts).
+// cuSeqlensQ?, nextN?, out, k, deterministic?, stream?} (lib/topk.ts).
 void topk(const Args& a);
 
 void topk_cpu(const TopKParams& p);
@@ -60,9 +64,9 @@ NSA_HD uint32_t topk_key(float x) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-// Request of a row: row itself, or the r with cu[r] <= row < cu[r + 1] (clamped to [0, reqs)).
+// Request of a row: row itself, row / next_n, or the r with cu[r] <= row < cu[r + 1] (clamped to [0, reqs)).
 NSA_HD int64_t topk_request(const TopKParams& p, int64_t row) {
-  if (p.cu_seqlens_q == nullptr) return row;
+  if (p.cu_seqlens_q == nullptr) return p.next_n > 1 ? row / p.next_n : row;
   int64_t lo = 0, hi = p.num_reqs - 1;
   while (lo < hi) {
     const int64_t mid = (lo + hi + 1) / 2;
@@ -102,11 +106,19 @@ NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
   }
 }
 
+// Length of a row: lengths[row] (one per row, also [reqs, next_n]), or with next_n > 1 and lengths per
+// request the causal rule of the paged logits (SPEC §3, 1-D context_lens): row b * next_n + n sees
+// positions <= lengths[b] - next_n + n.
+NSA_HD int64_t topk_row_length(const TopKParams& p, int64_t row) {
+  if (p.next_n <= 1 || p.lengths_per_row) return p.lengths[row];
+  return int64_t(p.lengths[row / p.next_n]) - p.next_n + 1 + row % p.next_n;
+}
+
 // Row window [start, start + len). Rows with len <= k read nothing (their output is 0..len-1), so only
 // longer rows are clamped to the logits' columns (never read out of bounds).
 NSA_HD void topk_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len) {
   start = p.row_starts != nullptr ? p.row_starts[row] : 0;
-  len = p.lengths[row];
+  len = topk_row_length(p, row);
   if (len < 0) len = 0;
   if (p.logits == nullptr && len > p.k) len = p.k;  // the trivial selection: first k positions
   if (len <= p.k) return;
