@@ -8,6 +8,7 @@ export const KCACHE_LAYOUTS = ['plain', 'preshuffle'] as const;
 export const SCALE_FORMATS = ['ue8m0', 'fp32'] as const;
 export const METADATA_MODES = ['decode', 'target_verify', 'draft_extend'] as const;
 export const COPY_STRATEGIES = ['fused', 'per-tensor'] as const;
+export const MQA_PRECISIONS = ['exact', 'fast'] as const;
 /** Limits shared with the native side (checked at load too). */
 export const MAX_DIMS = 8;
 export const TOPK_MAX_K = 4096;
@@ -19,3 +20,4 @@ export type KCacheLayout = (typeof KCACHE_LAYOUTS)[number];
 export type ScaleFormat = (typeof SCALE_FORMATS)[number];
 export type MetadataMode = (typeof METADATA_MODES)[number];
 export type CopyStrategy = (typeof COPY_STRATEGIES)[number];
+export type MqaPrecision = (typeof MQA_PRECISIONS)[number];

@@ -5,6 +5,7 @@
  * for store_only.
  */
 import { AttentionPlan } from './dispatcher';
+import { MQA_PRECISIONS, MqaPrecision } from './enums';
 import { fail, options } from './errors';
 import { gatherK, IndexerKCache, ScaleFormat, storeK } from './indexer-cache';
 import { pagedMqaLogits, raggedMqaLogits } from './mqa-logits';
@@ -63,14 +64,18 @@ export class NsaIndexer {
   /** Top-k rows are the k largest under (value desc, position asc), ascending: identical run to run. */
   readonly deterministic: boolean;
   readonly scaleFormat: ScaleFormat;
+  /** SPEC §3's precision of the logits (default 'exact'). */
+  readonly precision: MqaPrecision;
 
-  constructor(cache: IndexerKCache, opts?: { topK?: number; scaleFormat?: ScaleFormat; deterministic?: boolean }) {
+  constructor(cache: IndexerKCache, opts?: { topK?: number; scaleFormat?: ScaleFormat; deterministic?: boolean; precision?: MqaPrecision }) {
     if (!(cache instanceof IndexerKCache)) fail('E_ARG', 'cache', typeof cache, 'an IndexerKCache');
     const o = options(opts);
     this.cache = cache;
     this.topK = o.topK ?? INDEX_TOPK;
     this.deterministic = o.deterministic ?? false;
     this.scaleFormat = o.scaleFormat ?? 'ue8m0';
+    this.precision = o.precision ?? 'exact';
+    if (!MQA_PRECISIONS.includes(this.precision)) fail('E_ARG', 'precision', this.precision, MQA_PRECISIONS.map((p) => `'${p}'`).join(' | '));
   }
 
   /** Runs the plan's indexer work for this layer; returns int32 [rows, topK] indices or null (store_only). */
@@ -105,10 +110,10 @@ export class NsaIndexer {
         if (x.lengths === undefined && x.cuSeqlensQ === undefined) {
           // Row lengths from contextLens, tables per request: the one-call decode selection.
           const output = pagedOutput(x);
-          return pagedMqaTopk(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), k: this.topK, deterministic: this.deterministic, stream, ...output });
+          return pagedMqaTopk(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), k: this.topK, deterministic: this.deterministic, precision: this.precision, stream, ...output });
         }
         const lengths: Tensor<'int32'> = x.lengths ?? (q.shape[1] === 1 && contextLens.shape.length === 1 ? contextLens : need<Tensor<'int32'>>(x.lengths, 'lengths'));
-        const logits = pagedMqaLogits(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), stream });
+        const logits = pagedMqaLogits(q, this.cache, need(x.weights, 'weights'), contextLens, need(x.blockTable, 'blockTable'), { maxContextLen: need(x.maxContextLen, 'maxContextLen'), precision: this.precision, stream });
         try {
           return topk(logits, lengths, transform);
         } finally {
@@ -119,7 +124,7 @@ export class NsaIndexer {
         const g = gatherK(this.cache, need(x.blockTable, 'blockTable'), need(x.cuSeqLens, 'cuSeqLens'), { numTokens: x.numKvTokens, stream });
         const ks = need(x.ks, 'ks');
         const compressed = x.maxRowLength !== undefined;
-        const logits = raggedMqaLogits(need(x.q, 'q'), g.k, g.scale, need(x.weights, 'weights'), ks, need(x.ke, 'ke'), { stream, compressed, maxRowLength: x.maxRowLength });
+        const logits = raggedMqaLogits(need(x.q, 'q'), g.k, g.scale, need(x.weights, 'weights'), ks, need(x.ke, 'ke'), { stream, compressed, maxRowLength: x.maxRowLength, precision: this.precision });
         try {
           // Compressed rows start at column 0; dense rows at ks. Either way the indices are relative to ks.
           return topk(logits, need(x.lengths, 'lengths'), compressed ? transform : { ...transform, rowStarts: ks });

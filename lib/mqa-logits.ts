@@ -5,6 +5,8 @@
  * mma.sync on sm_80+, wgmma in the sm_90a paged kernel). Valid positions are written; the rest of
  * each row is left as it was unless `clean: true` (then -inf), so the top-k bounds its reads by length.
  */
+import { MqaPrecision } from './enums';
+export type { MqaPrecision } from './enums';
 import { native } from './native';
 import { IndexerKCache } from './indexer-cache';
 import { fail, options } from './errors';
@@ -14,6 +16,13 @@ import { nativeOf, Tensor } from './tensor';
 export interface MqaLogitsOptions {
   /** -inf at every invalid position of each row (default false: left untouched). */
   clean?: boolean;
+  /**
+   * SPEC §3: 'exact' (default) accumulates the exact fp8 products in fp32; 'fast' allows the GPU's
+   * native fp8 tensor-core accumulation (each head's dot product within 2^-10 of sum |q*k|). The CPU
+   * computes 'fast' as 'exact', and so do this version's GPU kernels (the fp8 tensor-core kernels are
+   * not written yet): a 'fast' result today is the exact one.
+   */
+  precision?: MqaPrecision;
   /** float32 [rows, >= columns] to write into (row stride free, unit column stride). */
   out?: Tensor<'float32'>;
   stream?: Stream;
@@ -50,6 +59,7 @@ export function pagedMqaLogits(
     out: nativeOf(out, 'out'),
     maxContextLen: maxLen,
     clean: o.clean,
+    precision: o.precision,
     stream: nativeStream(o.stream),
   });
   return out;
@@ -112,6 +122,7 @@ export function raggedMqaLogits(
     ke: nativeOf(ke, 'ke'),
     out: nativeOf(out, 'out'),
     clean: o.clean,
+    precision: o.precision,
     compressed,
     stream: nativeStream(o.stream),
   });

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COPY_STRATEGIES, DTYPES, DType, KCACHE_LAYOUTS, KCacheLayout, MAX_DIMS, METADATA_MAX_DSTS, METADATA_MODES, SCALE_FORMATS, TOPK_MAX_K, TOPK_MAX_NEXT_N } from './enums';
+import { COPY_STRATEGIES, DTYPES, MQA_PRECISIONS, DType, KCACHE_LAYOUTS, KCacheLayout, MAX_DIMS, METADATA_MAX_DSTS, METADATA_MODES, SCALE_FORMATS, TOPK_MAX_K, TOPK_MAX_NEXT_N } from './enums';
 import { NsaError } from './errors';
 
 /** A tensor as the native side reads it (csrc/binding/js.cc `NapiArgs::tensor_value`). */
@@ -99,6 +99,7 @@ export interface NativeConstants {
   scaleFormats: string[];
   metadataModes: string[];
   copyStrategies: string[];
+  mqaPrecisions: string[];
   maxDims: number;
   topkMaxK: number;
   topkMaxNextN: number;
@@ -173,6 +174,7 @@ function checkConstants(addon: NativeAddon): void {
     scaleFormats: SCALE_FORMATS,
     metadataModes: METADATA_MODES,
     copyStrategies: COPY_STRATEGIES,
+    mqaPrecisions: MQA_PRECISIONS,
     maxDims: MAX_DIMS,
     topkMaxK: TOPK_MAX_K,
     topkMaxNextN: TOPK_MAX_NEXT_N,

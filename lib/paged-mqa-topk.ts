@@ -12,7 +12,7 @@ import { pagedMqaLogits } from './mqa-logits';
 import { Stream } from './runtime';
 import { Tensor } from './tensor';
 import { INDEX_TOPK, topk, TopKOptions } from './topk';
-import { TOPK_MAX_K } from './enums';
+import { MqaPrecision, TOPK_MAX_K } from './enums';
 
 export type PagedMqaTopkOutput = 'positions' | 'pageTable' | 'globalSlot';
 const OUTPUTS: readonly PagedMqaTopkOutput[] = ['positions', 'pageTable', 'globalSlot'];
@@ -35,6 +35,8 @@ export interface PagedMqaTopkOptions {
   /** With output 'globalSlot': the attention KV cache's block table int32 [B, maxBlocks] and page size. */
   slotBlockTable?: Tensor<'int32'>;
   slotPageSize?: number;
+  /** SPEC §3's precision of the logits (pagedMqaLogits' `precision`; default 'exact'). */
+  precision?: MqaPrecision;
   /** float32 [B*N, >= maxContextLen]: keep the logits there (default: a scratch freed on the stream). */
   logitsOut?: Tensor<'float32'>;
   /** int32 [B*N, k] to write the indices into. */
@@ -61,7 +63,7 @@ export function pagedMqaTopk(
   const select = selection(o, B, N, blockTable, cache.pageSize);
   checkOut(o.out, B * N, select.k!, q);
   checkHostLengths(contextLens);
-  const logits = pagedMqaLogits(q, cache, weights, contextLens, blockTable, { maxContextLen: o.maxContextLen, out: o.logitsOut, stream: o.stream });
+  const logits = pagedMqaLogits(q, cache, weights, contextLens, blockTable, { maxContextLen: o.maxContextLen, precision: o.precision, out: o.logitsOut, stream: o.stream });
   try {
     return topk(logits, contextLens, { ...select, nextN: N, out: o.out, stream: o.stream });
   } finally {

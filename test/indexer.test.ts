@@ -34,6 +34,12 @@ describeDevice('SPEC §5 NsaIndexer', (device: Device) => {
     return { cache, k, slotMapping, q, weights, contextLens };
   }
 
+  test("bad options: precision other than 'exact' | 'fast'", () => {
+    const x = setup();
+    expectNsaError(() => new NsaIndexer(x.cache, { precision: 'fp8' as never }), 'E_ARG', /precision: got fp8/);
+    expect(new NsaIndexer(x.cache, { precision: 'fast' }).precision).toBe('fast');
+  });
+
   test('paged (decode): equals storeK + pagedMqaLogits + topk composed by hand', async () => {
     const x = setup();
     const plan = planAttention({ mode: 'decode', seqLens: lens });

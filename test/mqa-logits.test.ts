@@ -3,7 +3,7 @@
 // first; valid positions must match within 1e-5 of the magnitude of their summands (the same op with
 // |weights|: heads with mixed-sign weights can cancel, so the result itself is no scale), invalid ones
 // must keep their poison bytes (or be -inf with clean).
-import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, pagedMqaLogits, raggedMqaLogits, Tensor, topk, type Device } from '../lib';
+import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, type MqaPrecision, pagedMqaLogits, raggedMqaLogits, Tensor, topk, type Device } from '../lib';
 import { describeDevice, expectNsaError, kcacheOffset, ON_GPU, randFp8, Rng } from './helpers';
 
 const D = 128;
@@ -41,8 +41,11 @@ function rowEnd(c: Case, b: number, n: number): number {
   return Math.max(0, Math.min(e, c.maxLen));
 }
 
-/** Independent TS reference for valid positions (NaN elsewhere). */
-function tsReference(c: Case): Float32Array {
+/**
+ * Independent TS reference for valid positions (NaN elsewhere); with `fastBound`, SPEC §3's allowance
+ * for precision 'fast' instead: |scale| * sum_h |w_h| * 2^-10 * sum_d |q_hd * k_d|.
+ */
+function tsReference(c: Case, fastBound = false): Float32Array {
   const out = new Float32Array(c.B * c.N * c.maxLen).fill(NaN);
   const pageBytes = c.P * (D + 4);
   const dv = new DataView(c.cache.buffer);
@@ -57,10 +60,16 @@ function tsReference(c: Case): Float32Array {
         for (let h = 0; h < c.H; h++) {
           let s = 0;
           const qo = (r * c.H + h) * D;
+          if (fastBound) {
+            for (let d = 0; d < D; d++) s += Math.abs(FP8[c.q[qo + d]] * kf[d]);
+            acc += Math.abs(c.w[r * c.H + h]) * s * 2 ** -10;
+            continue;
+          }
           for (let d = 0; d < D; d++) s = Math.fround(s + FP8[c.q[qo + d]] * kf[d]);
           acc = Math.fround(acc + Math.fround(c.w[r * c.H + h] * Math.max(s, 0)));
         }
-        out[r * c.maxLen + pos] = Math.fround(dv.getFloat32(page * pageBytes + c.P * D + 4 * t, true) * acc);
+        const scale = dv.getFloat32(page * pageBytes + c.P * D + 4 * t, true);
+        out[r * c.maxLen + pos] = fastBound ? Math.abs(scale) * acc : Math.fround(scale * acc);
       }
     }
   return out;
@@ -70,7 +79,7 @@ function withAbsWeights(c: Case): Case {
   return { ...c, w: c.w.map(Math.abs) };
 }
 
-function run(c: Case, device: Device, clean: boolean, poison: Float32Array): Float32Array {
+function run(c: Case, device: Device, clean: boolean, poison: Float32Array, precision: MqaPrecision = 'exact'): Float32Array {
   const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout });
   const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device });
   pagedMqaLogits(
@@ -79,7 +88,7 @@ function run(c: Case, device: Device, clean: boolean, poison: Float32Array): Flo
     Tensor.from(c.w, [c.B * c.N, c.H], { device }),
     Tensor.from(c.cl, c.cl2d ? [c.B, c.N] : [c.B], { device }),
     Tensor.from(c.bt, [c.B, c.maxBlocks], { device }),
-    { maxContextLen: c.maxLen, clean, out },
+    { maxContextLen: c.maxLen, clean, out, precision },
   );
   return out.toTypedArraySync();
 }
@@ -121,6 +130,28 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
       });
     }
   });
+
+  // 'fast' may use fp8 tensor-core accumulation: within SPEC §3's bound of the exact reference (the CPU
+  // computes fast as exact, bit for bit).
+  for (const [P, layout, N, H] of [[64, 'preshuffle', 1, 64], [64, 'plain', 2, 32], [16, 'preshuffle', 4, 64]] as [number, KCacheLayout, number, number][]) {
+    test(`precision 'fast': P=${P} ${layout} N=${N} H=${H} within the fast bound of exact`, () => {
+      const c = makeCase(rng, P, layout, N, H, ON_GPU ? [1, P + N, 700, 1500] : [P + N, 70]);
+      const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal());
+      const exact = run(c, 'cpu', false, new Float32Array(c.B * c.N * c.maxLen));
+      const fast = run(c, device, false, poison, 'fast');
+      const bound = tsReference(c, true), refAbs = run(withAbsWeights(c), 'cpu', false, new Float32Array(c.B * c.N * c.maxLen));
+      if (!ON_GPU) expect(fast).toEqual(run(c, 'cpu', false, poison));
+      for (let r = 0; r < c.B * c.N; r++)
+        for (let p = 0; p < c.maxLen; p++) {
+          const i = r * c.maxLen + p;
+          if (p >= rowEnd(c, Math.floor(r / c.N), r % c.N)) {
+            if (!Object.is(fast[i], poison[i])) throw new Error(`row ${r} pos ${p} (invalid) written`);
+          } else if (!(Math.abs(fast[i] - exact[i]) <= bound[i] + 1e-5 * Math.abs(refAbs[i]))) {
+            throw new Error(`row ${r} pos ${p}: fast ${fast[i]} vs exact ${exact[i]}, bound ${bound[i]}`);
+          }
+        }
+    });
+  }
 
   if (ON_GPU) {
     test('long and uneven: lengths 0, 1, 63, 64, 65, 8191, 70000 in one batch (P=64 preshuffle, H=64)', () => {
@@ -188,6 +219,7 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
     const cl = Tensor.from(c.cl, [1], { device });
     const bt = Tensor.from(c.bt, [1, c.maxBlocks], { device });
     expectNsaError(() => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: -1 }), 'E_RANGE', /maxContextLen/);
+    expectNsaError(() => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: 64, precision: 'fp8' as never }), 'E_ARG', /precision: got fp8, expected 'exact' \| 'fast'/);
     expectNsaError(() => pagedMqaLogits(q.view([1, 1, 32, 256]) as never, cache, w, cl, bt, { maxContextLen: 64 }), 'E_UNSUPPORTED', /q.shape\[3\]: got 256/);
     expectNsaError(() => pagedMqaLogits(Tensor.from(randFp8(rng, 5 * 64 * D), [1, 5, 64, D], { dtype: 'float8_e4m3fn', device }) as never, cache, w, cl, bt, { maxContextLen: 64 }), 'E_RANGE', /next_n/);
     expectNsaError(() => pagedMqaLogits(q.view([1, 1, 16, 512]).view([1, 1, 64, 128]), cache, w.view([2, 32]) as never, cl, bt, { maxContextLen: 64 }), 'E_SHAPE', /weights.shape/);

@@ -43,6 +43,7 @@ Napi::Object constants(Napi::Env env) {
   c.Set("scaleFormats", names_of(env, kScaleFormatNames));
   c.Set("metadataModes", names_of(env, kMetadataModeNames));
   c.Set("copyStrategies", names_of(env, kCopyStrategyNames));
+  c.Set("mqaPrecisions", names_of(env, kMqaPrecisionNames));
   c.Set("maxDims", kMaxDims);
   c.Set("topkMaxK", kTopKMax);
   c.Set("topkMaxNextN", kTopKMaxNextN);

@@ -30,7 +30,7 @@ void run(const MqaLogitsParams& p, int device, StreamHandle stream) {
 
 void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCacheGeometry& g, const TensorView& weights,
                       const TensorView& context_lens, const TensorView& block_table, const TensorView& out,
-                      int64_t max_context_len, bool clean, StreamHandle stream) {
+                      int64_t max_context_len, bool clean, MqaPrecision precision, StreamHandle stream) {
   // Type and shape checks
   const int device = cache.device;
   check_dtype(q, "q", DType::Float8E4M3);
@@ -78,6 +78,7 @@ void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCache
   p.context_lens = context_lens.ptr<int32_t>();
   p.context_2d = two_d;
   p.clean = clean;
+  p.precision = precision;
   // Do nothing if the problem is empty
   if (B == 0 || max_context_len == 0) return;
   if (device < 0) {
@@ -98,7 +99,7 @@ void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCache
 
 void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorView& k_scale, const TensorView& weights,
                        const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, bool compressed,
-                       StreamHandle stream) {
+                       MqaPrecision precision, StreamHandle stream) {
   // Type and shape checks
   const int device = q.device;
   check_dtype(q, "q", DType::Float8E4M3);
@@ -144,6 +145,7 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
   p.ragged = true;
   p.compressed = compressed;
   p.clean = clean;
+  p.precision = precision;
   // Do nothing if the problem is empty
   if (S == 0 || S_kv == 0) return;
   if (device < 0) {  // (the GPU kernel clamps instead: it never reads or writes outside the tensors)
@@ -161,13 +163,15 @@ void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorVie
 void paged_mqa_logits(const Args& a) {
   const KCacheArg c = read_kcache(a);
   paged_mqa_logits(a.tensor("q"), c.tensor, c.geometry, a.tensor("weights"), a.tensor("contextLens"), a.tensor("blockTable"),
-                   a.tensor("out"), a.integer("maxContextLen", 0, INT32_MAX), a.flag("clean", false), a.stream(c.tensor.device));
+                   a.tensor("out"), a.integer("maxContextLen", 0, INT32_MAX), a.flag("clean", false),
+                   a.choice("precision", kMqaPrecisionNames, MqaPrecision::Exact), a.stream(c.tensor.device));
 }
 
 void ragged_mqa_logits(const Args& a) {
   const TensorView q = a.tensor("q");
   ragged_mqa_logits(q, a.tensor("k"), a.tensor("kScale"), a.tensor("weights"), a.tensor("ks"), a.tensor("ke"), a.tensor("out"),
-                    a.flag("clean", false), a.flag("compressed", false), a.stream(q.device));
+                    a.flag("clean", false), a.flag("compressed", false), a.choice("precision", kMqaPrecisionNames, MqaPrecision::Exact),
+                    a.stream(q.device));
 }
 
 #ifndef NSA_WITH_GPU

@@ -13,6 +13,13 @@ namespace nsa {
 
 constexpr int kMqaTile = 64;  // key positions per tile
 
+// SPEC §3's two precisions. Exact: fp32 accumulation of the exact fp8 products (f16 tensor cores on
+// exactly converted fp8). Fast: the GPU's native fp8 tensor-core accumulation is allowed (each head's dot
+// product within 2^-10 of sum |q*k|). The CPU computes fast as exact, and so do today's GPU kernels (no
+// fp8 tensor-core kernel yet): a fast result is always within both bounds.
+enum class MqaPrecision { Exact, Fast };
+constexpr EnumName<MqaPrecision> kMqaPrecisionNames[] = {{"exact", MqaPrecision::Exact}, {"fast", MqaPrecision::Fast}};
+
 struct MqaLogitsParams {
   const uint8_t* q;            // fp8 [B, N, H, 128] contiguous (ragged: [S, H, 128], N = 1)
   const float* weights;        // [B*N, H] contiguous
@@ -39,6 +46,7 @@ struct MqaLogitsParams {
   bool ragged;
   bool compressed;             // ragged: column j of row i is position ks[i] + j (out is [S, max_context_len])
   bool clean;
+  MqaPrecision precision;
 };
 
 // The SPEC §3 causal end of paged row (b, n), before any clamping: pos < end is valid.
@@ -75,14 +83,14 @@ NSA_HD bool mqa_col_invalid(const MqaLogitsParams& p, int64_t col, int64_t begin
 // Host APIs: validate, then run on the tensors' device.
 void paged_mqa_logits(const TensorView& q, const TensorView& cache, const KCacheGeometry& g, const TensorView& weights,
                       const TensorView& context_lens, const TensorView& block_table, const TensorView& out,
-                      int64_t max_context_len, bool clean, StreamHandle stream);
+                      int64_t max_context_len, bool clean, MqaPrecision precision, StreamHandle stream);
 void ragged_mqa_logits(const TensorView& q, const TensorView& k, const TensorView& k_scale, const TensorView& weights,
                        const TensorView& ks, const TensorView& ke, const TensorView& out, bool clean, bool compressed,
-                       StreamHandle stream);
+                       MqaPrecision precision, StreamHandle stream);
 
 // Entries from named arguments (lib/mqa-logits.ts).
-void paged_mqa_logits(const Args& a);   // {q, cache, weights, contextLens, blockTable, out, maxContextLen, clean?, stream?}
-void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, clean?, compressed?, stream?}
+void paged_mqa_logits(const Args& a);   // {q, cache, weights, contextLens, blockTable, out, maxContextLen, clean?, precision?, stream?}
+void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, clean?, compressed?, precision?, stream?}
 
 void mqa_logits_cpu(const MqaLogitsParams& p);
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream);
