@@ -33,6 +33,12 @@ function describe(v: unknown): string {
   return String(v);
 }
 
+/** `v` if it is one of `choices`, else E_ARG naming them ('a' | 'b'). */
+export function oneOf<T extends string>(v: T, arg: string, choices: readonly T[]): T {
+  if (!choices.includes(v)) fail('E_ARG', arg, v, choices.map((c) => `'${c}'`).join(' | '));
+  return v;
+}
+
 /** An options argument: `{}` when omitted; anything but an object (null, a number...) is E_ARG. */
 export function options<T extends object>(v: T | undefined | null, arg = 'options'): T {
   if (v === undefined) return {} as T;

@@ -6,7 +6,7 @@ export { Tensor, type TensorOptions } from './tensor';
 export { convert } from './convert';
 export * from './metadata-copy';
 export * from './indexer-cache';
-export * from './topk';
+export { INDEX_TOPK, topk, trivialTopk, type TopKOptions } from './topk';
 export * from './mqa-logits';
 export * from './dispatcher';
 export * from './indexer';

@@ -4,7 +4,7 @@
  * consecutive dims as one 16-byte chunk of a 16x16 tile, which the paged MQA kernel reads directly.
  */
 import { KCACHE_LAYOUTS, KCacheLayout, ScaleFormat } from './enums';
-import { fail, options } from './errors';
+import { fail, oneOf, options } from './errors';
 import { native, NativeKCache } from './native';
 import { Device, deviceIndex, deviceName, nativeStream, Stream } from './runtime';
 import { nativeOf, Tensor } from './tensor';
@@ -37,8 +37,7 @@ export class IndexerKCache {
     if (!(tensor instanceof Tensor)) fail('E_ARG', 'tensor', tensor === null ? 'null' : typeof tensor, 'a uint8 Tensor');
     this.tensor = tensor;
     this.pageSize = o.pageSize ?? 64;
-    this.layout = o.layout ?? 'preshuffle';
-    if (!KCACHE_LAYOUTS.includes(this.layout)) fail('E_ARG', 'layout', this.layout, KCACHE_LAYOUTS.map((l) => `'${l}'`).join(' | '));
+    this.layout = oneOf(o.layout ?? 'preshuffle', 'layout', KCACHE_LAYOUTS);
     this.headDim = o.headDim ?? INDEXER_HEAD_DIM;
     native.checkKCache({ cache: this.nativeCache() }); // the geometry is checked now, not at first use
   }

@@ -6,7 +6,7 @@
  */
 import { AttentionPlan } from './dispatcher';
 import { MQA_PRECISIONS, MqaPrecision } from './enums';
-import { fail, options } from './errors';
+import { fail, oneOf, options } from './errors';
 import { gatherK, IndexerKCache, ScaleFormat, storeK } from './indexer-cache';
 import { pagedMqaLogits, raggedMqaLogits } from './mqa-logits';
 import { pagedMqaTopk, PagedMqaTopkOptions } from './paged-mqa-topk';
@@ -74,8 +74,7 @@ export class NsaIndexer {
     this.topK = o.topK ?? INDEX_TOPK;
     this.deterministic = o.deterministic ?? false;
     this.scaleFormat = o.scaleFormat ?? 'ue8m0';
-    this.precision = o.precision ?? 'exact';
-    if (!MQA_PRECISIONS.includes(this.precision)) fail('E_ARG', 'precision', this.precision, MQA_PRECISIONS.map((p) => `'${p}'`).join(' | '));
+    this.precision = oneOf(o.precision ?? 'exact', 'precision', MQA_PRECISIONS);
   }
 
   /** Runs the plan's indexer work for this layer; returns int32 [rows, topK] indices or null (store_only). */

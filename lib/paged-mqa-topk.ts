@@ -6,13 +6,13 @@
  * the stream (the logits of a decode batch, ~2 MB at B = 64 x 8192, stay in L2 between them); the
  * two-op path (pagedMqaLogits + topk) stays for A/B. Every argument is checked before the first launch.
  */
-import { fail, options } from './errors';
+import { fail, oneOf, options } from './errors';
 import { IndexerKCache } from './indexer-cache';
 import { pagedMqaLogits } from './mqa-logits';
 import { Stream } from './runtime';
 import { Tensor } from './tensor';
-import { INDEX_TOPK, topk, TopKOptions } from './topk';
-import { MqaPrecision, TOPK_MAX_K } from './enums';
+import { checkedK, topk, TopKOptions } from './topk';
+import { MqaPrecision } from './enums';
 
 export type PagedMqaTopkOutput = 'positions' | 'pageTable' | 'globalSlot';
 const OUTPUTS: readonly PagedMqaTopkOutput[] = ['positions', 'pageTable', 'globalSlot'];
@@ -73,11 +73,9 @@ export function pagedMqaTopk(
 
 /** The top-k options of the call, checked as topk would check them (so nothing fails after the logits launch). */
 function selection(o: PagedMqaTopkOptions, B: number, N: number, blockTable: Tensor<'int32'>, cachePageSize: number): TopKOptions {
-  const k = o.k ?? INDEX_TOPK;
-  if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
+  const k = checkedK(o.k);
   if (!Number.isInteger(N) || N < 1) fail('E_SHAPE', 'q.shape', `[${B}, ${N}, ...]`, '[B, N >= 1, H, 128]');
-  const output = o.output ?? 'positions';
-  if (!OUTPUTS.includes(output)) fail('E_ARG', 'output', output, OUTPUTS.map((x) => `'${x}'`).join(' | '));
+  const output = oneOf(o.output ?? 'positions', 'output', OUTPUTS);
   const unused = (name: 'pageTable' | 'slotBlockTable' | 'slotPageSize', want: PagedMqaTopkOutput) => {
     if (o[name] !== undefined && output !== want) fail('E_ARG', name, 'a value', `none unless output is '${want}'`);
   };

@@ -66,9 +66,8 @@ export function trivialTopk(lengths: Tensor<'int32'>, opts?: Omit<TopKOptions, '
 }
 
 function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>, o: TopKOptions): Tensor<'int32'> {
-  const k = o.k ?? INDEX_TOPK;
   // Checked before the output is allocated (the native side checks it again with everything else).
-  if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX_K) fail('E_RANGE', 'k', k, `an integer in [1, ${TOPK_MAX_K}]`);
+  const k = checkedK(o.k);
   nativeOf(lengths, 'lengths');
   const nextN = o.nextN ?? 1;
   if (!Number.isInteger(nextN) || nextN < 1 || nextN > TOPK_MAX_NEXT_N) fail('E_RANGE', 'nextN', nextN, `an integer in [1, ${TOPK_MAX_NEXT_N}]`);
@@ -89,6 +88,13 @@ function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>,
     stream: nativeStream(o.stream),
   });
   return out;
+}
+
+/** The top-k size of an options object: default INDEX_TOPK, else an integer in [1, TOPK_MAX_K] (E_RANGE). */
+export function checkedK(k: number | undefined): number {
+  const v = k ?? INDEX_TOPK;
+  if (!Number.isInteger(v) || v < 1 || v > TOPK_MAX_K) fail('E_RANGE', 'k', v, `an integer in [1, ${TOPK_MAX_K}]`);
+  return v;
 }
 
 function optionalNative(t: Tensor | undefined, arg: string) {

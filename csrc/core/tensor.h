@@ -104,12 +104,17 @@ inline void check_aligned(const TensorView& t, const std::string& name, int byte
            "a stride of a multiple of " + std::to_string(bytes) + " bytes");
 }
 
-// The common index argument: int32, 1-D with n elements (n < 0: any), contiguous, on `device`.
-inline void check_int32_vector(const TensorView& t, const std::string& name, int64_t n, int device) {
+// An index table argument: int32 of the given shape (a dimension < 0: any), contiguous, on `device`.
+inline void check_int32_tensor(const TensorView& t, const std::string& name, std::initializer_list<int64_t> shape, int device) {
   check_dtype(t, name, DType::Int32);
-  check_shape(t, name, {n});
+  check_shape(t, name, shape);
   check_contiguous(t, name);
   check_same_device(t, name, device);
+}
+
+// The common index argument: int32, 1-D with n elements (n < 0: any), contiguous, on `device`.
+inline void check_int32_vector(const TensorView& t, const std::string& name, int64_t n, int device) {
+  check_int32_tensor(t, name, {n}, device);
 }
 
 inline void check_range(int64_t v, const std::string& name, int64_t lo, int64_t hi) {

@@ -52,14 +52,8 @@ void topk(const TopKInputs& in, StreamHandle stream) {
   }
   const int64_t reqs = rows < 0 ? -1 : rows / in.next_n;  // lengths' owners: rows, or requests of next_n rows
   const bool per_row = in.lengths.ndim == 2;              // [reqs, next_n]: a length per row, tables per request
-  if (per_row) {
-    check_dtype(in.lengths, "lengths", DType::Int32);
-    check_shape(in.lengths, "lengths", {reqs, in.next_n});
-    check_contiguous(in.lengths, "lengths");
-    check_same_device(in.lengths, "lengths", device);
-  } else {
-    check_int32_vector(in.lengths, "lengths", reqs, device);
-  }
+  if (per_row) check_int32_tensor(in.lengths, "lengths", {reqs, in.next_n}, device);
+  else check_int32_vector(in.lengths, "lengths", reqs, device);
   if (in.row_starts.present) check_int32_vector(in.row_starts, "rowStarts", rows, device);
   check_dtype(in.out, "out", DType::Int32);
   check_shape(in.out, "out", {rows, in.k});

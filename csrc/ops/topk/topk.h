@@ -19,7 +19,7 @@ struct TopKParams {
   int64_t num_cols;            // C: reads never pass it
   const int32_t* lengths;      // [rows]; with next_n > 1 [rows / next_n] per request, or [rows / next_n, next_n]
   int next_n;                  // 1, or query rows per request (tables per request; see topk_row_length)
-  bool lengths_per_row;        // lengths [rows / next_n, next_n]: one per row, as given
+  bool lengths_per_row;        // a length per row as given: next_n 1, or lengths [rows / next_n, next_n]
   const int32_t* row_starts;   // [rows] or nullptr
   int32_t* out;                // [rows, k], row stride k
   int64_t rows;
@@ -106,11 +106,11 @@ NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
   }
 }
 
-// Length of a row: lengths[row] (one per row, also [reqs, next_n]), or with next_n > 1 and lengths per
-// request the causal rule of the paged logits (SPEC §3, 1-D context_lens): row b * next_n + n sees
-// positions <= lengths[b] - next_n + n.
+// Length of a row: lengths[row] (one per row, also [reqs, next_n]), or with lengths per request the
+// causal rule of the paged logits (SPEC §3, 1-D context_lens): row b * next_n + n sees positions
+// <= lengths[b] - next_n + n.
 NSA_HD int64_t topk_row_length(const TopKParams& p, int64_t row) {
-  if (p.next_n <= 1 || p.lengths_per_row) return p.lengths[row];
+  if (p.lengths_per_row) return p.lengths[row];
   return int64_t(p.lengths[row / p.next_n]) - p.next_n + 1 + row % p.next_n;
 }
 
