@@ -18,9 +18,8 @@ export interface MqaLogitsOptions {
   clean?: boolean;
   /**
    * SPEC §3: 'exact' (default) accumulates the exact fp8 products in fp32; 'fast' allows the GPU's
-   * native fp8 tensor-core accumulation (each head's dot product within 2^-10 of sum |q*k|). The CPU
-   * computes 'fast' as 'exact', and so do this version's GPU kernels (the fp8 tensor-core kernels are
-   * not written yet): a 'fast' result today is the exact one.
+   * native fp8 tensor-core accumulation (each head's dot product within 2^-10 of sum |q*k|): the sm_90a
+   * kernels (paged P >= 16, ragged) run fp8 wgmma; the CPU and the portable kernel compute 'fast' as 'exact'.
    */
   precision?: MqaPrecision;
   /** float32 [rows, >= columns] to write into (row stride free, unit column stride). */

@@ -79,6 +79,18 @@ function withAbsWeights(c: Case): Case {
   return { ...c, w: c.w.map(Math.abs) };
 }
 
+/** The case on magnitudes: |q|, |k| (fp8 sign bits cleared), |weights|, |scales|. */
+function withMagnitudes(c: Case): Case {
+  const pageBytes = c.P * (D + 4);
+  const cache = c.cache.slice();
+  const dv = new DataView(cache.buffer);
+  for (let pg = 0; pg < c.numPages; pg++) {
+    for (let i = 0; i < c.P * D; i++) cache[pg * pageBytes + i] &= 0x7f;
+    for (let t = 0; t < c.P; t++) dv.setFloat32(pg * pageBytes + c.P * D + 4 * t, Math.abs(dv.getFloat32(pg * pageBytes + c.P * D + 4 * t, true)), true);
+  }
+  return { ...c, cache, q: c.q.map((b) => b & 0x7f), w: c.w.map(Math.abs) };
+}
+
 function run(c: Case, device: Device, clean: boolean, poison: Float32Array, precision: MqaPrecision = 'exact'): Float32Array {
   const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout });
   const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device });
@@ -133,13 +145,18 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
 
   // 'fast' may use fp8 tensor-core accumulation: within SPEC §3's bound of the exact reference (the CPU
   // computes fast as exact, bit for bit).
-  for (const [P, layout, N, H] of [[64, 'preshuffle', 1, 64], [64, 'plain', 2, 32], [16, 'preshuffle', 4, 64]] as [number, KCacheLayout, number, number][]) {
+  for (const [P, layout, N, H] of [[64, 'preshuffle', 1, 64], [64, 'plain', 2, 32], [16, 'preshuffle', 4, 64], [32, 'plain', 4, 64], [32, 'preshuffle', 3, 32]] as [number, KCacheLayout, number, number][]) {
     test(`precision 'fast': P=${P} ${layout} N=${N} H=${H} within the fast bound of exact`, () => {
       const c = makeCase(rng, P, layout, N, H, ON_GPU ? [1, P + N, 700, 1500] : [P + N, 70]);
       const poison = Float32Array.from({ length: c.B * c.N * c.maxLen }, () => rng.normal());
       const exact = run(c, 'cpu', false, new Float32Array(c.B * c.N * c.maxLen));
       const fast = run(c, device, false, poison, 'fast');
-      const bound = tsReference(c, true), refAbs = run(withAbsWeights(c), 'cpu', false, new Float32Array(c.B * c.N * c.maxLen));
+      // SPEC §3's fast allowance: on magnitudes every product is >= 0, so relu is the identity and the
+      // exact op computes |scale| * sum_h |w_h| * sum_d |q_hd * k_d| (the native CPU op on the GPU
+      // project, the TS reference on the CPU one).
+      const zeros = () => new Float32Array(c.B * c.N * c.maxLen);
+      const bound = ON_GPU ? run(withMagnitudes(c), 'cpu', false, zeros()).map((x) => x * 2 ** -10) : tsReference(c, true);
+      const refAbs = run(withAbsWeights(c), 'cpu', false, zeros());
       if (!ON_GPU) expect(fast).toEqual(run(c, 'cpu', false, poison));
       for (let r = 0; r < c.B * c.N; r++)
         for (let p = 0; p < c.maxLen; p++) {
@@ -230,70 +247,133 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
 
 describeDevice('SPEC §3b ragged MQA logits', (device) => {
   const rng = new Rng();
-  test(`rows cover [ks, ke); others untouched / -inf (seed ${rng.seed})`, () => {
-    const S = ON_GPU ? 40 : 6, Skv = ON_GPU ? 3000 : 300, H = 64;
+  /**
+   * Random ragged inputs with row ranges from `ranges`, and per position of each row: the exact
+   * reference (fp32 sums in order), the same with |weights| (the magnitude the 1e-5 bound scales), and
+   * SPEC §3's fast allowance (|scale| * sum_h |w_h| * 2^-10 * sum_d |q_hd * k_d|). NaN outside the rows.
+   */
+  function raggedCase(S: number, Skv: number, H: number, ranges: (i: number) => [number, number]) {
     const k = randFp8(rng, Skv * D);
     const kScale = Float32Array.from({ length: Skv }, () => 0.5 + rng.next());
     const q = randFp8(rng, S * H * D);
     const w = Float32Array.from({ length: S * H }, () => rng.normal());
-    const ks = Int32Array.from({ length: S }, () => rng.int(0, Skv));
-    const ke = Int32Array.from(ks, (s) => Math.min(Skv, s + rng.int(0, 700)));
-    ks[0] = 0; ke[0] = Skv; // one full row
-    ke[1] = ks[1]; // one empty row
-    const ref = new Float32Array(S * Skv).fill(NaN);
-    const refAbs = new Float32Array(S * Skv).fill(NaN);
+    const ks = new Int32Array(S), ke = new Int32Array(S);
+    for (let i = 0; i < S; i++) [ks[i], ke[i]] = ranges(i);
+    const tensors = (qb: Uint8Array, kb: Uint8Array, sc: Float32Array, wt: Float32Array, dev: Device) =>
+      [
+        Tensor.from(qb, [S, H, D], { dtype: 'float8_e4m3fn', device: dev }),
+        Tensor.from(kb, [Skv, D], { dtype: 'float8_e4m3fn', device: dev }),
+        Tensor.from(sc, [Skv], { device: dev }),
+        Tensor.from(wt, [S, H], { device: dev }),
+        Tensor.from(ks, [S], { device: dev }),
+        Tensor.from(ke, [S], { device: dev }),
+      ] as const;
+    const inputs = () => tensors(q, k, kScale, w, device);
+    if (ON_GPU) {
+      // The native CPU op (checked against the TS loops below in the unit project): exact, with
+      // |weights|, and on magnitudes (every product >= 0: relu is the identity) for the fast allowance.
+      const cpu = (qb: Uint8Array, kb: Uint8Array, wt: Float32Array) => {
+        const out = Tensor.full([S, Skv], NaN);
+        raggedMqaLogits(...tensors(qb, kb, kScale, wt, 'cpu'), { out }); // scales are > 0
+        return out.toTypedArraySync();
+      };
+      const absW = w.map(Math.abs);
+      const fastBound = cpu(q.map((b) => b & 0x7f), k.map((b) => b & 0x7f), absW).map((x) => x * 2 ** -10);
+      return { S, Skv, ks, ke, ref: cpu(q, k, w), refAbs: cpu(q, k, absW), fastBound, inputs };
+    }
+    const ref = new Float32Array(S * Skv).fill(NaN), refAbs = new Float32Array(S * Skv).fill(NaN), fastBound = new Float32Array(S * Skv).fill(NaN);
+    const qf = Float64Array.from(q, (b) => FP8[b]), kf = Float64Array.from(k, (b) => FP8[b]);
     for (let i = 0; i < S; i++)
       for (let p = ks[i]; p < ke[i]; p++) {
-        let acc = 0, mag = 0;
+        let acc = 0, mag = 0, fast = 0;
         for (let h = 0; h < H; h++) {
-          let s = 0;
-          for (let d = 0; d < D; d++) s = Math.fround(s + FP8[q[(i * H + h) * D + d]] * FP8[k[p * D + d]]);
+          let s = 0, sAbs = 0;
+          const qo = (i * H + h) * D, ko = p * D;
+          for (let d = 0; d < D; d++) {
+            const prod = qf[qo + d] * kf[ko + d];
+            s = Math.fround(s + prod);
+            sAbs += Math.abs(prod);
+          }
           acc = Math.fround(acc + Math.fround(w[i * H + h] * Math.max(s, 0)));
           mag += Math.abs(w[i * H + h]) * Math.max(s, 0);
+          fast += Math.abs(w[i * H + h]) * sAbs * 2 ** -10;
         }
         ref[i * Skv + p] = Math.fround(kScale[p] * acc);
         refAbs[i * Skv + p] = kScale[p] * mag;
+        fastBound[i * Skv + p] = kScale[p] * fast;
       }
-    const inputs = () =>
-      [
-        Tensor.from(q, [S, H, D], { dtype: 'float8_e4m3fn', device }),
-        Tensor.from(k, [Skv, D], { dtype: 'float8_e4m3fn', device }),
-        Tensor.from(kScale, [Skv], { device }),
-        Tensor.from(w, [S, H], { device }),
-        Tensor.from(ks, [S], { device }),
-        Tensor.from(ke, [S], { device }),
-      ] as const;
-    // Dense: column = position, width Skv. Compressed: column j = position ks + j, width W = the widest
-    // row, in a buffer 5 columns wider whose padding must stay untouched.
-    const W = Math.max(...Array.from(ks, (s, i) => ke[i] - s));
+    return { S, Skv, ks, ke, ref, refAbs, fastBound, inputs };
+  }
+
+  /**
+   * Runs the case dense and compressed, with and without clean, into a poisoned buffer 5 columns wider
+   * than the output (the padding must stay untouched). Valid positions: within 1e-5 of refAbs (exact)
+   * or within the fast bound of the exact reference (fast); invalid ones poison, or -inf with clean.
+   */
+  function checkRagged(c: ReturnType<typeof raggedCase>, precision: MqaPrecision) {
+    const W = Math.max(1, ...Array.from(c.ks, (s, i) => c.ke[i] - s));
     for (const compressed of [false, true])
       for (const clean of [false, true]) {
-        const cols = compressed ? W : Skv, ld = cols + 5;
-        const poison = Float32Array.from({ length: S * ld }, () => rng.normal() * 1e3);
-        const buf = Tensor.from(poison, [S, ld], { device });
-        raggedMqaLogits(...inputs(), { clean, compressed, out: buf.narrow(1, 0, cols) });
+        const cols = compressed ? W : c.Skv, ld = cols + 5;
+        const poison = Float32Array.from({ length: c.S * ld }, () => rng.normal() * 1e3);
+        const buf = Tensor.from(poison, [c.S, ld], { device });
+        raggedMqaLogits(...c.inputs(), { clean, compressed, precision, out: buf.narrow(1, 0, cols) });
         const got = buf.toTypedArraySync();
-        for (let i = 0; i < S; i++)
-          for (let c = 0; c < ld; c++) {
-            const j = i * ld + c, p = compressed ? ks[i] + c : c;
-            if (c < cols && p >= ks[i] && p < ke[i]) {
-              const r = i * Skv + p;
-              if (!(Math.abs(got[j] - ref[r]) / Math.max(refAbs[r], 1e-30) <= 1e-5)) throw new Error(`compressed ${compressed} row ${i} pos ${p}: ${got[j]} vs ${ref[r]}`);
-            } else if (clean && c < cols ? got[j] !== -Infinity : !Object.is(got[j], poison[j]))
-              throw new Error(`compressed ${compressed} clean ${clean} row ${i} column ${c} (invalid): ${got[j]}`);
+        for (let i = 0; i < c.S; i++)
+          for (let col = 0; col < ld; col++) {
+            const j = i * ld + col, p = compressed ? c.ks[i] + col : col;
+            const where = `${precision} compressed ${compressed} clean ${clean} row ${i}`;
+            if (col < cols && p >= c.ks[i] && p < c.ke[i]) {
+              const r = i * c.Skv + p, err = Math.abs(got[j] - c.ref[r]);
+              const ok = precision === 'fast' ? err <= c.fastBound[r] + 1e-5 * c.refAbs[r] : err <= 1e-5 * Math.max(c.refAbs[r], 1e-30);
+              if (!ok) throw new Error(`${where} pos ${p}: ${got[j]} vs ${c.ref[r]}`);
+            } else if (clean && col < cols ? got[j] !== -Infinity : !Object.is(got[j], poison[j]))
+              throw new Error(`${where} column ${col} (invalid): ${got[j]}`);
           }
       }
+  }
+
+  // Random rows (one full, one empty), S not a multiple of 4 and Skv not of 64 or 4 (the sm_90a kernel
+  // takes rows 4 at a time and copies K tiles of 64 rows, scales 4 at a time).
+  for (const precision of ['exact', 'fast'] as const)
+    test(`random rows cover [ks, ke), ${precision}; others untouched / -inf (seed ${rng.seed})`, () => {
+      const S = ON_GPU ? 41 : 6, Skv = ON_GPU ? 3001 : 301;
+      const c = raggedCase(S, Skv, 64, (i) => {
+        if (i === 0) return [0, Skv];
+        const s = rng.int(0, Skv);
+        return i === 1 ? [s, s] : [s, Math.min(Skv, s + rng.int(0, 700))];
+      });
+      checkRagged(c, precision);
+    });
+
+  // A causal chunk after a prefix (row i sees [0, prefix + i + 1)), and one of two requests packed in
+  // one batch (the second request's rows start at its own ks): rows end inside, at and across tiles.
+  for (const [H, precision] of [[32, 'exact'], [32, 'fast'], [64, 'fast']] as [number, MqaPrecision][])
+    test(`causal rows after a prefix and two packed requests, H=${H} ${precision}`, () => {
+      const S = ON_GPU ? 70 : 9, prefix = ON_GPU ? 190 : 60;
+      checkRagged(raggedCase(S, prefix + S, H, (i) => [0, prefix + i + 1]), precision);
+      const half = S >> 1, start2 = prefix + half; // request 2's keys start at start2
+      checkRagged(raggedCase(S, start2 + prefix + S, H, (i) => (i < half ? [0, prefix + i + 1] : [start2, start2 + prefix + (i - half) + 1])), precision);
+    });
+
+  test('compressed output feeds topk: same indices as the dense output with rowStarts', () => {
+    const S = ON_GPU ? 40 : 6, Skv = ON_GPU ? 3000 : 300;
+    const c = raggedCase(S, Skv, 64, (i) => {
+      const s = i === 0 ? 0 : rng.int(0, Skv);
+      return [s, i === 0 ? Skv : Math.min(Skv, s + rng.int(0, 700))];
+    });
+    const W = Math.max(...Array.from(c.ks, (s, i) => c.ke[i] - s));
     // Without `out`, the compressed width is the widest row (read from ks / ke), or maxRowLength.
-    const compressedOut = raggedMqaLogits(...inputs(), { compressed: true });
+    const compressedOut = raggedMqaLogits(...c.inputs(), { compressed: true });
     expect(compressedOut.shape).toEqual([S, W]);
     // topk reads compressed rows with lengths = ke - ks and no rowStarts: the same indices as the dense
     // output with rowStarts = ks.
-    const lengths = Tensor.from(Int32Array.from(ks, (s, i) => ke[i] - s), [S], { device });
-    const dense = raggedMqaLogits(...inputs());
-    const viaDense = topk(dense, lengths, { k: 64, rowStarts: Tensor.from(ks, [S], { device }), deterministic: true }).toTypedArraySync();
+    const lengths = Tensor.from(Int32Array.from(c.ks, (s, i) => c.ke[i] - s), [S], { device });
+    const dense = raggedMqaLogits(...c.inputs());
+    const viaDense = topk(dense, lengths, { k: 64, rowStarts: Tensor.from(c.ks, [S], { device }), deterministic: true }).toTypedArraySync();
     const viaCompressed = topk(compressedOut, lengths, { k: 64, deterministic: true }).toTypedArraySync();
     expect(Array.from(viaCompressed)).toEqual(Array.from(viaDense));
-    expect(raggedMqaLogits(...inputs(), { compressed: true, maxRowLength: W + 7 }).shape).toEqual([S, W + 7]);
+    expect(raggedMqaLogits(...c.inputs(), { compressed: true, maxRowLength: W + 7 }).shape).toEqual([S, W + 7]);
   });
 
   test('compressed rows wider than the output: E_RANGE on the CPU; on the GPU computed up to the width, nothing past it written', () => {

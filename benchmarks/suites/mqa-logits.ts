@@ -1,5 +1,5 @@
 // SPEC §3a paged MQA logits: preshuffled page 64 vs plain page 64 vs the plain page-1 baseline.
-import { IndexerKCache, KCacheLayout, pagedMqaLogits, Stream, Tensor, type Device } from '../../lib';
+import { IndexerKCache, KCacheLayout, type MqaPrecision, pagedMqaLogits, Stream, Tensor, type Device } from '../../lib';
 import { graphTime, hostTime } from '../timing';
 import { BenchContext, BenchResult, Suite, withFloor } from '../types';
 
@@ -42,10 +42,10 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   };
 }
 
-function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout, lens?: number[], N = 1): { us: number; bytes: number; flops: number } {
+function timeOne(ctx: BenchContext, stream: Stream, B: number, len: number, P: number, layout: KCacheLayout, lens?: number[], N = 1, precision: MqaPrecision = 'exact'): { us: number; bytes: number; flops: number } {
   const x = mqaInputs(ctx.device, B, len, P, layout, 64, N, lens);
   try {
-    const run = () => pagedMqaLogits(x.q, x.cache, x.w, x.cl, x.bt, { maxContextLen: len, out: x.out, stream });
+    const run = () => pagedMqaLogits(x.q, x.cache, x.w, x.cl, x.bt, { maxContextLen: len, out: x.out, stream, precision });
     const t = ctx.device === 'cpu' ? hostTime(run, { iters: 1, repeats: 3, warmup: 1 }) : graphTime(stream, run, { callsPerGraph: 10, iters: 10 });
     return { us: t.us, bytes: x.bytes, flops: x.flops };
   } finally {
@@ -78,13 +78,14 @@ export const mqaLogitsSuite: Suite = {
       ctx.progress('mqa-logits uneven 1x128k + 63x1k');
       const pre = timeOne(ctx, stream, 64, 131072, 64, 'preshuffle', lens);
       out.push(withFloor({ suite: 'mqa-logits', case: 'B=64 uneven 1x131072+63x1024 preshuffle p64', device: ctx.device, us: pre.us, bytes: pre.bytes, extra: { tflops: +(pre.flops / pre.us / 1e6).toFixed(1) } }, ctx));
-      // Speculative decode (issue #17): next_n query tokens per request over the same K (exact; `fast`
-      // is not implemented yet). The bytes are the K read once; the FLOP grow with N.
-      for (const N of [2, 3, 4]) {
-        ctx.progress(`mqa-logits B=64 ctx=8192 N=${N}`);
-        const t = timeOne(ctx, stream, 64, 8192, 64, 'preshuffle', undefined, N);
-        out.push(withFloor({ suite: 'mqa-logits', case: `B=64 ctx=8192 N=${N} preshuffle p64 exact`, device: ctx.device, us: t.us, bytes: t.bytes, extra: { tflops: +(t.flops / t.us / 1e6).toFixed(1) } }, ctx));
-      }
+      // Speculative decode (issue #17): next_n query tokens per request over the same K, both precisions
+      // (fast: fp8 tensor cores). The bytes are the K read once; the FLOP grow with N.
+      for (const N of [2, 3, 4])
+        for (const precision of ['exact', 'fast'] as const) {
+          ctx.progress(`mqa-logits B=64 ctx=8192 N=${N} ${precision}`);
+          const t = timeOne(ctx, stream, 64, 8192, 64, 'preshuffle', undefined, N, precision);
+          out.push(withFloor({ suite: 'mqa-logits', case: `B=64 ctx=8192 N=${N} preshuffle p64 ${precision}`, device: ctx.device, us: t.us, bytes: t.bytes, extra: { tflops: +(t.flops / t.us / 1e6).toFixed(1) } }, ctx));
+        }
       stream.dispose();
     }
     return out;

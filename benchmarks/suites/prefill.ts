@@ -1,8 +1,8 @@
 // Prefill indexer (issue #16): ragged MQA logits over causal chunks (row i of a chunk of S queries after
 // a prefix of Skv - S tokens sees positions [0, Skv - S + i + 1)), and the top-k over 8192 causal rows
 // (row i has i + 1 keys). Reports µs, TFLOP/s (2 x valid pairs x H x 128) and % of the H100's dense
-// tensor-core peak for the precision (f16 989 TFLOP/s for `exact`). Only `exact` exists so far; `fast`
-// (fp8 tensor cores) is the issue's next step. Graph replay on the GPU, small shapes on the CPU.
+// tensor-core peak for the precision (f16 989 TFLOP/s for `exact`, fp8 1979 for `fast`). Graph replay
+// on the GPU, small shapes on the CPU.
 import { raggedMqaLogits, Stream, Tensor, topk, type Device } from '../../lib';
 import { TENSOR_PEAK_TFLOPS } from '../report/data';
 import { graphTime, hostTime } from '../timing';
@@ -49,13 +49,15 @@ export const prefillSuite: Suite = {
       gpu ? graphTime(stream!, fn, { callsPerGraph: heavy ? 1 : 3, iters: heavy ? 3 : 5, repeats: heavy ? 3 : 5 }) : hostTime(fn, { iters: 1, repeats: 3, warmup: 1 });
     const shapes: [number, number][] = gpu ? (ctx.quick ? [[2048, 2048]] : [[2048, 2048], [4096, 4096], [8192, 8192], [4096, 65536]]) : [[256, 256]];
     for (const [S, Skv] of shapes) {
-      const name = `ragged S=${S} Skv=${Skv} causal exact`;
-      ctx.progress(`prefill ${name}`);
       const c = causalChunk(ctx.device, S, Skv);
       try {
-        const t = time(() => raggedMqaLogits(c.q, c.k, c.kScale, c.w, c.ks, c.ke, { out: c.out, stream }), Skv * S > 16e6);
-        const tflops = c.flops / t.us / 1e6;
-        out.push({ suite: 'prefill', case: name, device: ctx.device, us: t.us, extra: { tflops: +tflops.toFixed(1), pctOfPeak: +((100 * tflops) / TENSOR_PEAK_TFLOPS.f16).toFixed(1) } });
+        for (const precision of ['fast', 'exact'] as const) {
+          const name = `ragged S=${S} Skv=${Skv} causal ${precision}`;
+          ctx.progress(`prefill ${name}`);
+          const t = time(() => raggedMqaLogits(c.q, c.k, c.kScale, c.w, c.ks, c.ke, { out: c.out, stream, precision }), Skv * S > 16e6);
+          const tflops = c.flops / t.us / 1e6, peak = TENSOR_PEAK_TFLOPS[precision === 'fast' ? 'fp8' : 'f16'];
+          out.push({ suite: 'prefill', case: name, device: ctx.device, us: t.us, extra: { tflops: +tflops.toFixed(1), pctOfPeak: +((100 * tflops) / peak).toFixed(1) } });
+        }
       } finally {
         c.dispose();
       }

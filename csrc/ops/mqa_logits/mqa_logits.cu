@@ -1,5 +1,5 @@
-// Paged / ragged MQA logits, portable kernel (sm_80, sm_89, HIP; ragged and P = 1 everywhere; the
-// paged P >= 16 case on sm_90a runs mqa_logits_sm90.cuh instead). One CTA = (query request or ragged
+// Paged / ragged MQA logits, portable kernel (sm_80, sm_89, HIP; P = 1 everywhere; on sm_90a the paged
+// P >= 16 case and ragged run mqa_logits_sm90.cu instead). One CTA = (query request or ragged
 // row, run of kTilesPerCta tiles of 64 key positions); kHeads/16 warps, warp w owns heads
 // [16w, 16w + 16), whose Q rows are converted once to f16 A fragments held in registers for the whole
 // CTA (fp8 -> f16 is exact; accumulation is fp32). Tiles stream through a kStages-deep cp.async

@@ -15,8 +15,8 @@ constexpr int kMqaTile = 64;  // key positions per tile
 
 // SPEC §3's two precisions. Exact: fp32 accumulation of the exact fp8 products (f16 tensor cores on
 // exactly converted fp8). Fast: the GPU's native fp8 tensor-core accumulation is allowed (each head's dot
-// product within 2^-10 of sum |q*k|). The CPU computes fast as exact, and so do today's GPU kernels (no
-// fp8 tensor-core kernel yet): a fast result is always within both bounds.
+// product within 2^-10 of sum |q*k|): the sm_90a kernel runs fp8 wgmma for it; the CPU and the portable
+// kernel compute fast as exact (within both bounds).
 enum class MqaPrecision { Exact, Fast };
 constexpr EnumName<MqaPrecision> kMqaPrecisionNames[] = {{"exact", MqaPrecision::Exact}, {"fast", MqaPrecision::Fast}};
 
@@ -94,9 +94,9 @@ void ragged_mqa_logits(const Args& a);  // {q, k, kScale, weights, ks, ke, out, 
 
 void mqa_logits_cpu(const MqaLogitsParams& p);
 void mqa_logits_gpu(const MqaLogitsParams& p, StreamHandle stream);
-// The sm_90a paged kernel (mqa_logits_sm90.cu): launches and returns true when it applies (an sm_90
-// device, its SASS in the binary, pages of 16+ tokens, batch <= 1024), else false. Always false
-// outside CUDA builds.
+// The sm_90a kernel (mqa_logits_sm90.cu): launches and returns true when it applies (an sm_90 device,
+// its SASS in the binary; paged: pages of 16+ tokens, batch <= 1024; ragged: 16-byte aligned scales),
+// else false. Always false outside CUDA builds.
 bool mqa_logits_sm90(const MqaLogitsParams& p, int device, StreamHandle stream);
 
 }  // namespace nsa

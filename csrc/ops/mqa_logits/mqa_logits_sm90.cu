@@ -1,29 +1,32 @@
-// Paged MQA logits on Hopper (sm_90a), P in {16, 32, 64}: a persistent, warp-specialized kernel, and
-// its launch. The kernel reads top to bottom as: init_barriers, schedule (producer warp), then produce
-// (producer warp) or consume = take_request + load_tile + score_tile (consumer warpgroup), then
-// clean_invalid.
+// MQA logits on Hopper (sm_90a), paged (P in {16, 32, 64}) and ragged: a persistent, warp-specialized
+// kernel, and its launch. The kernel reads top to bottom as: init_barriers, schedule (producer warp),
+// then produce (producer warp) or consume = take_request + load_tile + score_tile (consumer
+// warpgroups), then clean_invalid.
 //
 // Work: the flat list of (request, 64-position tile) over the batch, cut into one contiguous range per
 // CTA (every warp computes the cut itself from context_lens, so one long request among short ones is
-// spread over every SM, and nothing waits on a block barrier before the first page is requested).
+// spread over every SM, and nothing waits on a block barrier before the first page is requested). A
+// request is a paged request's next_n query rows, or kRaggedRows neighbouring ragged (prefill) rows
+// over the tiles their [ks, ke) ranges touch; each tile is read and converted once for all its rows.
 // At B=64 x 8192 the middle of the kernel streams K at the DRAM floor; what is left is start-up (the
 // chain context_lens -> block table -> first page) and the spread of SM finish times, so the start-up
-// path is kept free of barriers, local memory and 64-bit division. One CTA = a producer warp + one
-// consumer warpgroup:
-//  - producer: per tile, one TMA bulk copy per page of K bytes and one of scales (evict-first in L2:
-//    read once per call) into a ring of
-//    `stages` shared-memory stages (mbarrier full/empty pairs); at each new request, one bulk copy of
-//    that request's q rows and weights into a staging slot, with the row ranges in a header.
+// path is kept free of barriers, local memory and 64-bit division. One CTA = a producer warp + 1, 2 or
+// 4 consumer warpgroups:
+//  - producer: per tile, TMA bulk copies of its K bytes and scales (paged: one pair per page,
+//    evict-first in L2 as they are read once per call; ragged: rows of the contiguous k) into a ring
+//    of `stages` shared-memory stages (mbarrier full/empty pairs); at each new request, one bulk copy
+//    of that request's q rows and weights into a staging slot, with the row ranges in a header.
 //    Block-table entries are prefetched 64 pages at a time into registers; entries outside the cache
 //    are never followed (those pages read as zeros, like the reference).
-//  - consumers: K is the wgmma A operand (64 tokens x 16 dims per instruction, from registers: each
-//    thread loads its fp8 bytes from the stage, releases the stage at once, converts fp8 -> f16 exactly);
-//    Q (f16, converted once per request) is the B operand in shared memory, N = heads. D[token, head]
-//    lands in the thread that owns the token, so relu * weight and the head sum need two shuffles and
-//    no shared-memory reduction or block barrier. f16 operands with fp32 accumulation keep SPEC §3's
-//    accumulation (Hopper's fp8 wgmma accumulates with ~14 bits; see mqa_logits.cu).
+//  - consumers: K is the wgmma A operand (64 tokens per instruction, from registers: each thread loads
+//    its fp8 bytes from the stage and releases the stage at once); Q (converted once per request) is
+//    the B operand in shared memory, N = heads. D[token, head] lands in the thread that owns the token,
+//    so relu * weight and the head sum need two shuffles and no shared-memory reduction or block
+//    barrier. Precision (SPEC §3): exact converts K and Q fp8 -> f16 exactly and runs f16 wgmma with
+//    fp32 accumulation; fast runs fp8 wgmma on the bytes as they are (Hopper accumulates those with
+//    ~14 bits inside each k32 instruction, within SPEC's fast bound).
 // Which physical dims a thread holds per k-step (phi) depends on the page layout so that the K loads
-// are bank-conflict free; Q16 is written with the same phi, so the products pair up.
+// are bank-conflict free; the Q operand is written with the same phi, so the products pair up.
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -43,8 +46,12 @@ constexpr int kStageBytes = kStageK + kMqaTile * 4;  // + 256 bytes of scales
 constexpr int kGroupThreads = 128;                   // one consumer warpgroup
 // A CTA's threads: kGroups consumer warpgroups + the producer warp.
 __host__ __device__ constexpr int threads_of(int groups) { return groups * kGroupThreads + 32; }
-constexpr int kMaxRequests = 1024;                   // per-CTA schedule scan bound (larger batches: portable kernel)
+constexpr int kMaxRequests = 1024;                   // paged: per-CTA schedule scan bound (larger batches: portable kernel)
 constexpr int kMaxNextN = 4;                         // query rows per request the header and row table hold
+// Ragged (prefill) rows are taken kRaggedRows at a time as one "request": neighbouring rows of a causal
+// prefill cover nearly the same keys, so each K tile is read and converted once for all of them, as
+// the next_n rows of a paged request are. Requests are ceil(S / kRaggedRows); the last may be partial.
+constexpr int kRaggedRows = 4;
 
 // Request header the producer writes next to the staged q rows.
 struct alignas(16) Header {
@@ -53,17 +60,18 @@ struct alignas(16) Header {
 };
 
 struct Layout {  // dynamic shared memory offsets (bytes)
-  int stages, q16, qstage, wsm, header, bars, total;
+  int stages, qmma, qstage, wsm, header, bars, total;
   int qbytes, wbytes;
 };
 
-__host__ __device__ inline Layout layout(int stages, int next_n, int heads) {
+// `rows`: query rows per request; `q_elem_bytes`: the wgmma B operand's element size (f16 2, fp8 1).
+__host__ __device__ inline Layout layout(int stages, int rows, int heads, int q_elem_bytes) {
   Layout l{};
   l.stages = stages;
-  l.q16 = stages * kStageBytes;
-  l.qbytes = next_n * heads * kIndexerHeadDim;
-  l.wbytes = next_n * heads * 4;
-  l.qstage = l.q16 + next_n * heads * kIndexerHeadDim * 2;
+  l.qmma = stages * kStageBytes;
+  l.qbytes = rows * heads * kIndexerHeadDim;
+  l.wbytes = rows * heads * 4;
+  l.qstage = l.qmma + rows * heads * kIndexerHeadDim * q_elem_bytes;
   l.wsm = l.qstage + l.qbytes + l.wbytes;
   l.header = l.wsm + l.wbytes;
   l.bars = l.header + static_cast<int>(sizeof(Header));
@@ -117,6 +125,11 @@ __device__ __forceinline__ uint64_t l2_evict_first() {
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
   return policy;
 }
+__device__ __forceinline__ uint64_t l2_evict_normal() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
 __device__ __forceinline__ void bulk_copy_hint(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t policy) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
                    smem_u32(dst)),
@@ -128,36 +141,49 @@ __device__ __forceinline__ void named_sync_consumers() {
   asm volatile("bar.sync %0, %1;\n" ::"n"(kBarConsumers), "n"(kGroups * kGroupThreads) : "memory");
 }
 
-// K-major canonical B descriptor, no swizzle (see mqa_logits.cu): LBO 128 (next 8 k), SBO 2048 (next 8 heads).
-__device__ __forceinline__ uint64_t q_desc(const void* p) {
-  return uint64_t((smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t(128 >> 4) << 16) | (uint64_t(2048 >> 4) << 32);
+// The Q operand (wgmma B, K-major, no swizzle: core matrices of 8 heads x 16 bytes, 128 contiguous
+// bytes each) of one query row. Exact (f16): 8 k per core matrix, LBO 128 (next 8 k), SBO 2048 (next
+// 8 heads), 256 bytes per k16 step. Fast (fp8): 16 k per core matrix, LBO 128 (next 16 k), SBO 1024,
+// 256 bytes per k32 step. Byte offset of element (head h, logical k) and the descriptor of the start.
+template <bool kFp8>
+__device__ __forceinline__ int qmma_offset(int h, int k) {
+  return kFp8 ? (h >> 3) * 1024 + (k >> 4) * 128 + (h & 7) * 16 + (k & 15) : (h >> 3) * 2048 + (k >> 3) * 128 + (h & 7) * 16 + (k & 7) * 2;
 }
-__device__ __forceinline__ int q16_offset(int h, int k) { return (h >> 3) * 2048 + (k >> 3) * 128 + (h & 7) * 16 + (k & 7) * 2; }
+template <bool kFp8>
+__device__ __forceinline__ uint64_t qmma_desc(const void* p) {
+  constexpr uint64_t kSbo = kFp8 ? 1024 : 2048;
+  return uint64_t((smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t(128 >> 4) << 16) | ((kSbo >> 4) << 32);
+}
 
-// d[64 x kH] (+)= A[64 x 16] (f16, registers) * B[16 x kH] (f16, shared memory), fp32 accumulation.
-template <int kH>
+// d[64 x kH] (+)= A[64 x k] (registers) * B[k x kH] (shared memory, descriptor), fp32 accumulators:
+// exact, m64nHk16 on f16; fast, m64nHk32 on e4m3 (no transpose immediate for fp8). The operand lists
+// are the same, so one macro writes the four instructions.
+#define NSA_WGMMA_RS_64(OP, TAIL)                                                                                                  \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n" OP                                                                   \
+               " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30," \
+               "%31}, {%32,%33,%34,%35}, %36, p" TAIL ";\n}\n"                                                                       \
+               : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]),               \
+                 "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]),               \
+                 "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]),               \
+                 "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),               \
+                 "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])                                                             \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate))
+#define NSA_WGMMA_RS_32(OP, TAIL)                                                                                              \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n" OP                                                               \
+               " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p" TAIL ";\n}\n"               \
+               : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]),           \
+                 "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]),           \
+                 "+f"(d[3][2]), "+f"(d[3][3])                                                                                       \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate))
+template <int kH, bool kFp8>
 __device__ __forceinline__ void wgmma_rs(float (&d)[kH / 8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate) {
-  if constexpr (kH == 64) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-        "{%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
-  } else {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
-  }
+  if constexpr (kH == 64 && kFp8) NSA_WGMMA_RS_64("wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3", ", 1, 1");
+  else if constexpr (kH == 64) NSA_WGMMA_RS_64("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", ", 1, 1, 0");
+  else if constexpr (kFp8) NSA_WGMMA_RS_32("wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3", ", 1, 1");
+  else NSA_WGMMA_RS_32("wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16", ", 1, 1, 0");
 }
+#undef NSA_WGMMA_RS_64
+#undef NSA_WGMMA_RS_32
 
 // Four fp8 -> two f16 pairs (bytes 0,1 -> lo; 2,3 -> hi). The halves are named in PTX so ptxas feeds
 // the register halves to the unpacks directly (no shifts / masks).
@@ -170,10 +196,42 @@ __device__ __forceinline__ void fp8x4_to_f16x2x2(uint32_t w, uint32_t& lo, uint3
 template <bool kShuffled>
 __device__ __forceinline__ int phi(int ks, int tig, int e) { return kShuffled ? ks * 16 + tig * 4 + e : tig * 32 + ks * 4 + e; }
 
-// End of the union of request b's row ranges (paged rows start at 0, so the request spans
-// ceil(end / 64) tiles): mqa_row_range's clamps are monotone, so this is the clamped largest length.
-// Scalars only: per-row arrays here would live in local memory, a DRAM round trip at kernel start.
-__device__ __forceinline__ int64_t request_end(const MqaLogitsParams& p, int b) {
+// A request is a paged request's next_n rows, or kRaggedRows neighbouring ragged rows.
+__device__ __forceinline__ int rows_per_request(const MqaLogitsParams& p) { return p.ragged ? kRaggedRows : p.next_n; }
+__device__ __forceinline__ int requests_of(const MqaLogitsParams& p) { return p.ragged ? (p.batch + kRaggedRows - 1) / kRaggedRows : p.batch; }
+// Valid key range of row n of request b; rows past the last ragged row are empty.
+__device__ __forceinline__ void request_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin, int64_t& end) {
+  if (!p.ragged) return mqa_row_range(p, b, n, begin, end);
+  const int row = b * kRaggedRows + n;
+  begin = end = 0;
+  if (row < p.batch) mqa_row_range(p, row, 0, begin, end);
+}
+
+// The tiles a request covers: [t0, tiles_of(end)), the union of its rows' ranges. Paged rows start at
+// 0 (t0 = 0) and end is the clamped largest length (mqa_row_range's clamps are monotone). Scalars
+// only: per-row arrays here would live in local memory, a DRAM round trip at kernel start.
+struct Span {
+  int64_t end = 0;
+  int32_t t0 = 0;  // < 2^25: k has < 2^31 rows
+};
+__device__ __forceinline__ int32_t tiles_of(int64_t end) { return static_cast<int32_t>((end + kMqaTile - 1) / kMqaTile); }
+__device__ __forceinline__ int32_t span_tiles(const Span& s) { return tiles_of(s.end) - s.t0; }
+__device__ __forceinline__ Span request_span(const MqaLogitsParams& p, int b) {
+  Span s;
+  if (p.ragged) {
+    int64_t lo = std::numeric_limits<int64_t>::max(), hi = 0;
+#pragma unroll
+    for (int n = 0; n < kRaggedRows; ++n) {
+      int64_t begin, end;
+      request_row_range(p, b, n, begin, end);
+      if (end > begin) {
+        lo = min(lo, begin);
+        hi = max(hi, end);
+      }
+    }
+    if (hi > 0) s = Span{hi, static_cast<int32_t>(lo / kMqaTile)};
+    return s;
+  }
   int64_t hi = 0;
   if (!p.context_2d) {
     hi = p.context_lens[b];
@@ -181,10 +239,9 @@ __device__ __forceinline__ int64_t request_end(const MqaLogitsParams& p, int b) 
     for (int n = 0; n < p.next_n; ++n) hi = max(hi, static_cast<int64_t>(p.context_lens[int64_t(b) * p.next_n + n]));
   }
   hi = min(hi, min(int64_t(p.max_blocks) * p.page_size, p.max_context_len));
-  return hi > 0 ? hi : 0;
+  s.end = hi > 0 ? hi : 0;
+  return s;
 }
-__device__ __forceinline__ int32_t tiles_of(int64_t end) { return static_cast<int32_t>((end + kMqaTile - 1) / kMqaTile); }
-__device__ __forceinline__ int32_t request_tiles(const MqaLogitsParams& p, int b) { return tiles_of(request_end(p, b)); }
 __device__ __forceinline__ int64_t warp_sum(int64_t v) {
 #pragma unroll
   for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
@@ -215,11 +272,11 @@ __device__ __forceinline__ uint64_t trace_after(int64_t v) {
 
 #if defined(NSA_SM90_KERNEL)
 
-// The dynamic shared memory of one CTA: the K ring (`stages` stages), Q16, the q staging slot and its
+// The dynamic shared memory of one CTA: the K ring (`stages` stages), the Q operand, the q staging slot and its
 // weights, the request header, and the mbarriers (full / empty per stage, qfull / qempty for q).
 struct Ring {
   uint8_t* stage0;
-  uint8_t* q16;
+  uint8_t* qmma;
   uint8_t* qstage;
   float* wsm;
   Header* hdr;
@@ -232,7 +289,7 @@ struct Ring {
 __device__ __forceinline__ Ring ring_of(uint8_t* smem, const Layout& L, int stages) {
   Ring r;
   r.stage0 = smem;
-  r.q16 = smem + L.q16;
+  r.qmma = smem + L.qmma;
   r.qstage = smem + L.qstage;
   r.wsm = reinterpret_cast<float*>(smem + L.wsm);
   r.hdr = reinterpret_cast<Header*>(smem + L.header);
@@ -256,10 +313,11 @@ __device__ __forceinline__ void init_barriers(const Ring& r, int stages, int gro
 }
 
 // This CTA's share of the batch's tiles, as the producer warp found it: `tiles` tiles starting at tile
-// `first_tile` of request `first_b` (whose clamped end is `first_end`).
+// `first_tile` (counted from the span's t0) of request `first_b`, whose span is `first_span`.
 struct Slice {
   int first_b = -1;
-  int64_t first_tile = 0, first_end = 0, tiles = 0;
+  int64_t first_tile = 0, tiles = 0;
+  Span first_span;
 };
 
 // Schedule (producer warp): this CTA's slice [s*T/G, (s+1)*T/G) of the batch's T tiles, located by
@@ -272,20 +330,21 @@ struct Slice {
 __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
   Slice out;
   constexpr int kKept = 4;
-  int64_t kept[kKept];  // request ends of requests c * 32 + lane
+  Span kept[kKept];  // spans of requests c * 32 + lane
   int64_t total = 0;
-  const int chunks = (p.batch + 31) / 32;
+  const int requests = requests_of(p), chunks = (requests + 31) / 32;
 #pragma unroll
   for (int c = 0; c < kKept; ++c) {  // all loads first, then the sums
     const int b = c * 32 + lane;
-    kept[c] = b < p.batch ? request_end(p, b) : 0;
+    if (b < requests) kept[c] = request_span(p, b);
   }
 #pragma unroll
-  for (int c = 0; c < kKept; ++c) total += warp_sum(tiles_of(kept[c]));
+  for (int c = 0; c < kKept; ++c) total += warp_sum(span_tiles(kept[c]));
   MQA_TRACE(if (lane == 0) s_t[5] = trace_after(total);)
+#pragma unroll 4
   for (int c = kKept; c < chunks; ++c) {
     const int b = c * 32 + lane;
-    total += warp_sum(b < p.batch ? request_tiles(p, b) : 0);
+    total += warp_sum(b < requests ? span_tiles(request_span(p, b)) : 0);
   }
   const int sms = gridDim.x / ctas_per_sm;
   const int slice = gridDim.x % ctas_per_sm == 0 ? (blockIdx.x % sms) * ctas_per_sm + blockIdx.x / sms : blockIdx.x;
@@ -303,12 +362,12 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
   int64_t acc = 0;
   for (int c = 0; c < chunks && g0 < g1; ++c) {
     const int b = c * 32 + lane;
-    int64_t end = 0;
+    Span span;
 #pragma unroll
     for (int j = 0; j < kKept; ++j)
-      if (j == c) end = kept[j];
-    if (c >= kKept && b < p.batch) end = request_end(p, b);
-    const int32_t t = tiles_of(end);
+      if (j == c) span = kept[j];
+    if (c >= kKept && b < requests) span = request_span(p, b);
+    const int32_t t = span_tiles(span);
     int32_t incl = t;  // a chunk holds < 2^31 tiles (requests have < 2^25)
 #pragma unroll
     for (int m = 1; m < 32; m <<= 1) {
@@ -320,7 +379,7 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
       const int src = __ffs(hit) - 1;
       out.first_b = c * 32 + src;
       out.first_tile = g0 - (acc + __shfl_sync(0xffffffffu, incl - t, src));
-      out.first_end = __shfl_sync(0xffffffffu, end, src);
+      out.first_span = Span{__shfl_sync(0xffffffffu, span.end, src), __shfl_sync(0xffffffffu, span.t0, src)};
       out.tiles = g1 - g0;
       break;
     }
@@ -329,97 +388,142 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
   return out;
 }
 
-// Producer warp: per tile, one TMA bulk copy per page of K bytes and one of scales into the next ring
-// stage; at each new request, the request's q rows, weights and row ranges into the staging slot.
+// Producer, at each new request (lane 0): the rows' ranges into the header, then one bulk copy of the
+// request's q rows and one of its weights into the staging slot (a partial last ragged request copies
+// the rows that exist).
+template <int kHeads>
+__device__ __forceinline__ void stage_request(const MqaLogitsParams& p, const Layout& L, const Ring& r, int b, int64_t first_tile,
+                                              int64_t count) {
+  const int rows = rows_per_request(p);
+  for (int n = 0; n < kMaxNextN; ++n) {
+    int64_t begin = 0, end = 0;
+    if (n < rows) request_row_range(p, b, n, begin, end);
+    r.hdr->begin[n] = begin;
+    r.hdr->end[n] = end;
+  }
+  r.hdr->b = b;
+  r.hdr->first_tile = static_cast<int32_t>(first_tile);
+  r.hdr->count = static_cast<int32_t>(count);
+  const int present = p.ragged ? min(rows, p.batch - b * rows) : rows;
+  const uint32_t qbytes = present * kHeads * kIndexerHeadDim, wbytes = present * kHeads * 4;
+  mbar_arrive_tx(r.qfull, qbytes + wbytes);  // release: the header stores above come first
+  bulk_copy(r.qstage, p.q + int64_t(b) * L.qbytes, qbytes, r.qfull);
+  bulk_copy(r.qstage + L.qbytes, p.weights + int64_t(b) * rows * kHeads, wbytes, r.qfull);
+}
+
+// Paged K: the block-table window (entries of pages win + lane and win + 32 + lane, refilled 64 at a
+// time) and the request's needed pages (entries past these are never read).
+struct PageWindow {
+  const int32_t* bt = nullptr;
+  int64_t needed = 0, win = -1;
+  int32_t e0 = -1, e1 = -1;
+};
+
+// One paged tile into stage `st`: a bulk copy per page of K bytes and one of scales; a page outside
+// the cache reads as zeros (as the reference reads it), a page past the context is not read at all.
+__device__ __forceinline__ void fill_paged_tile(const MqaLogitsParams& p, uint8_t* st, uint64_t* full, int64_t tile, int lane,
+                                                uint64_t policy, PageWindow& w) {
+  const int log2_page = __ffs(p.page_size) - 1;
+  const int pages_per_tile = kMqaTile >> log2_page;
+  const int64_t page_bytes = kcache_page_bytes(p.page_size);
+  const int64_t first_page = (tile * kMqaTile) >> log2_page;
+  if (w.win < 0 || first_page + pages_per_tile > w.win + 64) {  // 64 entries per refill (1 to 4 per tile)
+    w.win = first_page;
+    const int64_t i0 = w.win + lane, i1 = w.win + 32 + lane;
+    w.e0 = i0 < w.needed ? w.bt[i0] : -1;
+    w.e1 = i1 < w.needed ? w.bt[i1] : -1;
+    if (w.e0 < 0 || w.e0 >= p.num_pages) w.e0 = -1;  // outside the cache: read as zeros, never followed
+    if (w.e1 < 0 || w.e1 >= p.num_pages) w.e1 = -1;
+  }
+  uint32_t bytes = 0;
+  int32_t page[4];  // unrolled with constant indices: registers, not local memory
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    if (j >= pages_per_tile) break;
+    const int64_t pi = first_page + j;
+    const int idx = static_cast<int>(pi - w.win);
+    const int32_t e = __shfl_sync(0xffffffffu, idx < 32 ? w.e0 : w.e1, idx & 31);
+    page[j] = pi < w.needed ? e : -2;  // -2: past the context, rows never written out
+    if (page[j] >= 0) {
+      bytes += static_cast<uint32_t>(page_bytes);
+    } else if (page[j] == -1) {  // zeros, as the reference reads a page outside the cache
+      uint4* k = reinterpret_cast<uint4*>(st + j * p.page_size * kIndexerHeadDim);
+      for (int c = lane; c < p.page_size * kIndexerHeadDim / 16; c += 32) k[c] = make_uint4(0, 0, 0, 0);
+      float* sc = reinterpret_cast<float*>(st + kStageK) + j * p.page_size;
+      for (int c = lane; c < p.page_size; c += 32) sc[c] = 0.f;
+    }
+  }
+  __syncwarp();
+  if (lane == 0) {
+    mbar_arrive_tx(full, bytes);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j >= pages_per_tile) break;
+      if (page[j] < 0) continue;
+      const uint8_t* src = p.cache + int64_t(page[j]) * page_bytes;
+      bulk_copy_hint(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, full, policy);
+      bulk_copy_hint(st + kStageK + j * p.page_size * 4, src + p.page_size * kIndexerHeadDim, p.page_size * 4, full, policy);
+    }
+  }
+}
+
+// One ragged tile (K rows [64 tile, 64 tile + 64) of the contiguous k) into stage `st`, laid out as a
+// plain page of 64. The last tile of k may be short: its K bytes are whole 128-byte rows, and of its
+// scales the TMA copies whole 16 bytes, the lanes the last rows % 4.
+__device__ __forceinline__ void fill_ragged_tile(const MqaLogitsParams& p, uint8_t* st, uint64_t* full, int64_t tile, int lane,
+                                                 uint64_t policy) {
+  const int64_t row0 = tile * kMqaTile;
+  const int rows = static_cast<int>(min(int64_t(kMqaTile), p.num_kv - row0));
+  const int bulk_scales = rows & ~3;
+  if (lane < (rows & 3)) reinterpret_cast<float*>(st + kStageK)[bulk_scales + lane] = p.k_scale[row0 + bulk_scales + lane];
+  if (rows & 3) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // before a later TMA write of the same bytes
+  __syncwarp();
+  if (lane == 0) {
+    mbar_arrive_tx(full, rows * kIndexerHeadDim + bulk_scales * 4);
+    bulk_copy_hint(st, p.k + row0 * kIndexerHeadDim, rows * kIndexerHeadDim, full, policy);
+    if (bulk_scales > 0) bulk_copy_hint(st + kStageK, p.k_scale + row0, bulk_scales * 4, full, policy);
+  }
+}
+
+// Producer warp: per tile, its K bytes and scales into the next ring stage; at each new request, the
+// request's q rows, weights and row ranges into the staging slot.
 template <int kHeads>
 __device__ __forceinline__ void produce(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, const Slice& sched,
                                         int lane, uint64_t* s_t) {
   int b = sched.first_b;
   const int64_t my_tiles = sched.tiles;
-  int64_t tile = sched.first_tile, left = 0, needed_pages = 0, win = -1;
-  const int64_t page_bytes = kcache_page_bytes(p.page_size);
-  const int log2_page = __ffs(p.page_size) - 1;
-  const int pages_per_tile = kMqaTile >> log2_page;
-  const int32_t* bt = nullptr;
-  int32_t e0 = -1, e1 = -1;  // block-table window: entries of pages win + lane and win + 32 + lane
-  uint32_t staged = 0;       // requests staged so far (qfull / qempty phases)
-  int stage = 0;             // ring position; `round` counts wraps (no 64-bit division per tile)
+  int64_t tile = sched.first_tile, left = 0;  // tile: counted from the request span's t0
+  Span span;
+  PageWindow window;
+  uint32_t staged = 0;  // requests staged so far (qfull / qempty phases)
+  int stage = 0;        // ring position; `round` counts wraps (no 64-bit division per tile)
   uint32_t round = 0;
-  const uint64_t policy = l2_evict_first();
+  // Paged K is read once per call: evict-first, leaving L2 to what every call (and every layer of a
+  // step) reads again. Ragged K is read again by every request whose rows reach it.
+  const uint64_t policy = p.ragged ? l2_evict_normal() : l2_evict_first();
   for (int64_t it = 0; it < my_tiles; ++it, ++tile, --left) {
-    if (left == 0) {  // next request with tiles: stage its q rows, weights and row ranges
-      int64_t hi;
-      int32_t tiles_b;
+    if (left == 0) {  // next request with tiles
       for (;; ++b, tile = 0) {
-        hi = it == 0 && b == sched.first_b ? sched.first_end : request_end(p, b);  // the schedule read the first one
-        tiles_b = tiles_of(hi);
-        if (tile < tiles_b) break;
+        span = it == 0 && b == sched.first_b ? sched.first_span : request_span(p, b);  // the schedule read the first one
+        if (tile < span_tiles(span)) break;
       }
-      left = tiles_b - tile < my_tiles - it ? tiles_b - tile : my_tiles - it;
-      MQA_TRACE(if (lane == 0 && it == 0) s_t[6] = trace_after(hi);)
-      needed_pages = (hi + p.page_size - 1) >> log2_page;  // entries past these are never read
-      bt = p.block_table + int64_t(b) * p.block_table_stride;
-      win = -1;
+      left = min(span_tiles(span) - tile, my_tiles - it);
+      MQA_TRACE(if (lane == 0 && it == 0) s_t[6] = trace_after(span.end);)
+      if (!p.ragged) {
+        window = PageWindow{};
+        window.bt = p.block_table + int64_t(b) * p.block_table_stride;
+        window.needed = (span.end + p.page_size - 1) / p.page_size;
+      }
       if (staged > 0) mbar_wait(r.qempty, (staged - 1) & 1);  // consumers took the previous request's q
-      if (lane == 0) {
-        for (int n = 0; n < kMaxNextN; ++n) {
-          int64_t begin = 0, end = 0;
-          if (n < p.next_n) mqa_row_range(p, b, n, begin, end);
-          r.hdr->begin[n] = begin;
-          r.hdr->end[n] = end;
-        }
-        r.hdr->b = b;
-        r.hdr->first_tile = static_cast<int32_t>(tile);
-        r.hdr->count = static_cast<int32_t>(left);
-        mbar_arrive_tx(r.qfull, L.qbytes + L.wbytes);  // release: the header stores above come first
-        bulk_copy(r.qstage, p.q + int64_t(b) * L.qbytes, L.qbytes, r.qfull);
-        bulk_copy(r.qstage + L.qbytes, p.weights + int64_t(b) * p.next_n * kHeads, L.wbytes, r.qfull);
-      }
+      if (lane == 0) stage_request<kHeads>(p, L, r, b, span.t0 + tile, left);
       ++staged;
-    }
-    const int64_t first_page = (tile * kMqaTile) >> log2_page;
-    if (win < 0 || first_page + pages_per_tile > win + 64) {  // 64 entries per refill (1 to 4 per tile)
-      win = first_page;
-      const int64_t i0 = win + lane, i1 = win + 32 + lane;
-      e0 = i0 < needed_pages ? bt[i0] : -1;
-      e1 = i1 < needed_pages ? bt[i1] : -1;
-      if (e0 < 0 || e0 >= p.num_pages) e0 = -1;  // outside the cache: read as zeros, never followed
-      if (e1 < 0 || e1 >= p.num_pages) e1 = -1;
-      MQA_TRACE(if (lane == 0 && it == 0) s_t[7] = trace_after(e0);)
     }
     if (round > 0) mbar_wait(&r.empty[stage], (round - 1) & 1);  // consumers released the previous fill
     uint8_t* st = r.stage0 + stage * kStageBytes;
-    uint32_t bytes = 0;
-    int32_t page[4];  // unrolled with constant indices: registers, not local memory
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      if (j >= pages_per_tile) break;
-      const int64_t pi = first_page + j;
-      const int idx = static_cast<int>(pi - win);
-      const int32_t e = __shfl_sync(0xffffffffu, idx < 32 ? e0 : e1, idx & 31);
-      page[j] = pi < needed_pages ? e : -2;  // -2: past the context, rows never written out
-      if (page[j] >= 0) {
-        bytes += static_cast<uint32_t>(page_bytes);
-      } else if (page[j] == -1) {  // zeros, as the reference reads a page outside the cache
-        uint4* k = reinterpret_cast<uint4*>(st + j * p.page_size * kIndexerHeadDim);
-        for (int c = lane; c < p.page_size * kIndexerHeadDim / 16; c += 32) k[c] = make_uint4(0, 0, 0, 0);
-        float* sc = reinterpret_cast<float*>(st + kStageK) + j * p.page_size;
-        for (int c = lane; c < p.page_size; c += 32) sc[c] = 0.f;
-      }
-    }
-    __syncwarp();
+    if (p.ragged) fill_ragged_tile(p, st, &r.full[stage], span.t0 + tile, lane, policy);
+    else fill_paged_tile(p, st, &r.full[stage], tile, lane, policy, window);
+    MQA_TRACE(if (lane == 0 && it == 0) s_t[7] = trace_after(window.e0);)
     MQA_TRACE(if (lane == 0 && it == 0) s_t[2] = trace_now();)
-    if (lane == 0) {
-      mbar_arrive_tx(&r.full[stage], bytes);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        if (j >= pages_per_tile) break;
-        if (page[j] < 0) continue;
-        const uint8_t* src = p.cache + int64_t(page[j]) * page_bytes;
-        bulk_copy_hint(st + j * p.page_size * kIndexerHeadDim, src, p.page_size * kIndexerHeadDim, &r.full[stage], policy);
-        bulk_copy_hint(st + kStageK + j * p.page_size * 4, src + p.page_size * kIndexerHeadDim, p.page_size * 4, &r.full[stage], policy);
-      }
-    }
     if (++stage == stages) {
       stage = 0;
       ++round;
@@ -427,9 +531,10 @@ __device__ __forceinline__ void produce(const MqaLogitsParams& p, const Layout& 
   }
 }
 
-// Consumer warpgroup, at each new request: Q16 and the weights from the staging slot, the row ranges
-// from the header into s_rows, then the slot is released. Returns the header's (b, first tile, count).
-template <int kHeads, bool kShuffled, int kGroups>
+// Consumer warpgroup, at each new request: the Q operand and the weights from the staging slot, the
+// row ranges from the header into s_rows, then the slot is released. Returns the header's (b, first
+// tile, count).
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
 __device__ __forceinline__ void take_request(const MqaLogitsParams& p, const Layout& L, const Ring& r, uint32_t& staged, int tid, int lane,
                                              int64_t (*s_rows)[2], int& b, int64_t& first_tile, int& count) {
   mbar_wait(r.qfull, staged & 1);
@@ -437,19 +542,26 @@ __device__ __forceinline__ void take_request(const MqaLogitsParams& p, const Lay
   b = r.hdr->b;
   first_tile = r.hdr->first_tile;
   count = r.hdr->count;
-  named_sync_consumers<kGroups>();  // every warp is past the previous request's wgmmas (Q16), weights, rows
+  named_sync_consumers<kGroups>();  // every warp is past the previous request's wgmmas (Q operand), weights, rows
   if (tid < 2 * kMaxNextN) s_rows[tid >> 1][tid & 1] = (tid & 1) ? r.hdr->end[tid >> 1] : r.hdr->begin[tid >> 1];
-  // Q16[n][h][logical k] = q[n][h][phi(k)]: one fp8 word = elements 0..3 of (ks, tig) -> two f16
-  // pairs, logical k 2tig + {0,1} and 8 + 2tig + {0,1}. Lanes walk h & 7 then tig: the stores hit 32 banks.
-  for (int i = tid; i < p.next_n * kHeads * 32; i += kGroups * kGroupThreads) {
+  // Q[n][h][logical k] = q[n][h][phi(k)], one fp8 word (elements 0..3 of (ks, tig)) per step: exact
+  // writes it as two f16 pairs, logical k 16ks + 2tig + {0,1} and + 8; fast as the four bytes at
+  // logical k 16ks + 4tig (the k32 fragment of A holds those dims, see score_tile). Lanes walk h & 7
+  // then tig: the stores hit 32 banks. A partial last ragged request converts stale rows: never written out.
+  const int rows = rows_per_request(p);
+  for (int i = tid; i < rows * kHeads * 32; i += kGroups * kGroupThreads) {
     const int tg = (i >> 3) & 3, ks = (i >> 5) & 7, hr = i >> 8;
     const int n = hr / (kHeads / 8), h = (hr % (kHeads / 8)) * 8 + (i & 7);
     const uint32_t v = *reinterpret_cast<const uint32_t*>(r.qstage + (n * kHeads + h) * kIndexerHeadDim + phi<kShuffled>(ks, tg, 0));
-    uint8_t* dst = r.q16 + n * kHeads * 256 + q16_offset(h, ks * 16 + 2 * tg);
-    fp8x4_to_f16x2x2(v, *reinterpret_cast<uint32_t*>(dst), *reinterpret_cast<uint32_t*>(dst + 128));
+    if constexpr (kFp8) {
+      *reinterpret_cast<uint32_t*>(r.qmma + n * kHeads * kIndexerHeadDim + qmma_offset<true>(h, ks * 16 + 4 * tg)) = v;
+    } else {
+      uint8_t* dst = r.qmma + n * kHeads * kIndexerHeadDim * 2 + qmma_offset<false>(h, ks * 16 + 2 * tg);
+      fp8x4_to_f16x2x2(v, *reinterpret_cast<uint32_t*>(dst), *reinterpret_cast<uint32_t*>(dst + 128));
+    }
   }
-  for (int i = tid; i < p.next_n * kHeads; i += kGroups * kGroupThreads) r.wsm[i] = reinterpret_cast<const float*>(r.qstage + L.qbytes)[i];
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // Q16 is read by wgmma (async proxy)
+  for (int i = tid; i < rows * kHeads; i += kGroups * kGroupThreads) r.wsm[i] = reinterpret_cast<const float*>(r.qstage + L.qbytes)[i];
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the Q operand is read by wgmma (async proxy)
   named_sync_consumers<kGroups>();
   // Every warp releases the staging slot itself (like the K ring), so the producer's next q copy is
   // ordered after each warp's own reads of it and of the header.
@@ -486,27 +598,33 @@ __device__ __forceinline__ void load_tile(const uint8_t* st, int warp, int lane,
   if (lane == 0) mbar_arrive(empty_bar);  // the stage is in registers: refill it now
 }
 
-// The wgmma A fragments of a tile: fp8 words [k-step][row0 / row0 + 8] -> f16 pairs (exact).
-__device__ __forceinline__ void to_f16_fragments(const uint32_t (&w)[8][2], uint32_t (&a)[8][4]) {
-#pragma unroll
-  for (int ks = 0; ks < 8; ++ks) {
-    fp8x4_to_f16x2x2(w[ks][0], a[ks][0], a[ks][2]);
-    fp8x4_to_f16x2x2(w[ks][1], a[ks][1], a[ks][3]);
-  }
-}
-
-// Scores of one tile for every query row of the request: wgmma over the 8 k-steps, then relu * weight
-// summed over heads (two shuffles), written where the row's valid range allows.
-template <int kHeads>
-__device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring& r, const uint32_t (&a)[8][4], uint64_t desc0, int b,
+// Scores of one tile for every query row of the request: wgmma over the tile's 128 dims, then relu *
+// weight summed over heads (two shuffles), written where the row's valid range allows. The A fragments
+// come from the thread's fp8 words w[ks][r] (dims phi(ks, tig, 0..3) of token row0 + 8r): exact
+// converts them to f16 once per tile (k16 step ks: {w[ks][0], w[ks][1]} as f16 pairs); fast feeds them
+// as they are (k32 step kk: w[2kk][0], w[2kk][1], w[2kk+1][0], w[2kk+1][1]).
+template <int kHeads, bool kFp8>
+__device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring& r, const uint32_t (&w)[8][2], uint64_t desc0, int b,
                                            int64_t pos0, float sc0, float sc1, int lane, int64_t (*s_rows)[2]) {
-  const int tig = lane & 3;
+  constexpr int kSteps = kFp8 ? 4 : 8;
+  constexpr uint64_t kRowDesc = kHeads * kIndexerHeadDim * (kFp8 ? 1 : 2) / 16;  // descriptor units per query row
+  uint32_t a[kSteps][4];
+#pragma unroll
+  for (int ks = 0; ks < kSteps; ++ks) {
+    if constexpr (kFp8) {
+      a[ks][0] = w[2 * ks][0], a[ks][1] = w[2 * ks][1], a[ks][2] = w[2 * ks + 1][0], a[ks][3] = w[2 * ks + 1][1];
+    } else {
+      fp8x4_to_f16x2x2(w[ks][0], a[ks][0], a[ks][2]);
+      fp8x4_to_f16x2x2(w[ks][1], a[ks][1], a[ks][3]);
+    }
+  }
+  const int tig = lane & 3, rows = rows_per_request(p);
   const int64_t pos1 = pos0 + 8;
-  for (int n = 0; n < p.next_n; ++n) {
+  for (int n = 0; n < rows; ++n) {
     float acc[kHeads / 8][4];
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-    for (int ks = 0; ks < 8; ++ks) wgmma_rs<kHeads>(acc, a[ks], desc0 + uint64_t(n * kHeads * 16 + ks * 16), ks);
+    for (int ks = 0; ks < kSteps; ++ks) wgmma_rs<kHeads, kFp8>(acc, a[ks], desc0 + n * kRowDesc + uint64_t(ks * 16), ks);
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     // acc[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum; then over tig.
@@ -521,17 +639,17 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
     s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
     s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
     s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
-    float* out = p.out + (int64_t(b) * p.next_n + n) * p.out_stride;
-    const int64_t pos = tig == 0 ? pos0 : pos1;
-    if (tig < 2 && pos >= s_rows[n][0] && pos < s_rows[n][1]) out[pos] = tig == 0 ? sc0 * s0 : sc1 * s1;
+    float* out = p.out + (int64_t(b) * rows + n) * p.out_stride;
+    const int64_t pos = tig == 0 ? pos0 : pos1, begin = s_rows[n][0];
+    if (tig < 2 && pos >= begin && pos < s_rows[n][1]) out[mqa_out_col(p, pos, begin)] = tig == 0 ? sc0 * s0 : sc1 * s1;
   }
 }
 
-// Consumer warpgroups: K is the wgmma A operand from registers, Q16 the B operand in shared memory.
+// Consumer warpgroups: K is the wgmma A operand from registers, Q the B operand in shared memory.
 // With kGroups warpgroups, warpgroup g takes the CTA's tiles g, g + kGroups, ... (every warpgroup takes
-// every request's q): a CTA that holds a large Q16 (next_n 4: 64 KB) and so runs alone on its SM still
-// keeps several wgmma streams in flight, as four CTAs of one warpgroup do at next_n 1.
-template <int kHeads, bool kShuffled, int kGroups>
+// every request's q): a CTA that holds a large Q operand (next_n 4 exact: 64 KB) and so runs alone on
+// its SM still keeps several wgmma streams in flight, as four CTAs of one warpgroup do at next_n 1.
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
 __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, int64_t my_tiles, int tid,
                                         int warp, int lane, int64_t (*s_rows)[2], uint64_t* s_t) {
   const int group = warp / 4, wq = warp % 4;  // warpgroup, and warp within it
@@ -541,9 +659,9 @@ __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& 
   for (int64_t it = 0; it < my_tiles;) {
     int b, count;
     int64_t first_tile;
-    take_request<kHeads, kShuffled, kGroups>(p, L, r, staged, tid, lane, s_rows, b, first_tile, count);
+    take_request<kHeads, kShuffled, kGroups, kFp8>(p, L, r, staged, tid, lane, s_rows, b, first_tile, count);
     MQA_TRACE(if (tid == 0 && it == 0) s_t[4] = trace_now();)
-    const uint64_t desc0 = q_desc(r.q16);  // + 16 per k-step (256 bytes), + kHeads * 16 per query row
+    const uint64_t desc0 = qmma_desc<kFp8>(r.qmma);
     for (int c = 0; c < count; ++c, ++it) {
       if (static_cast<int>(it % kGroups) == group) {
         mbar_wait(&r.full[stage], round & 1);
@@ -551,9 +669,7 @@ __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& 
         uint32_t w[8][2];
         float sc0, sc1;
         load_tile<kShuffled>(r.stage0 + stage * kStageBytes, wq, lane, &r.empty[stage], w, sc0, sc1);
-        uint32_t a[8][4];
-        to_f16_fragments(w, a);
-        score_tile<kHeads>(p, r, a, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
+        score_tile<kHeads, kFp8>(p, r, w, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
       }
       if (++stage == stages) {
         stage = 0;
@@ -569,18 +685,20 @@ __device__ __forceinline__ void clean_invalid(const MqaLogitsParams& p, int tid)
     int64_t begin, end;
     mqa_row_range(p, static_cast<int>(r / p.next_n), static_cast<int>(r % p.next_n), begin, end);
     float* out = p.out + r * p.out_stride;
-    for (int64_t col = tid; col < begin; col += blockDim.x) out[col] = -std::numeric_limits<float>::infinity();
-    for (int64_t col = end + tid; col < p.max_context_len; col += blockDim.x) out[col] = -std::numeric_limits<float>::infinity();
+    // Invalid columns: [0, first_valid) and [past_valid, max_context_len) (compressed rows start at column 0).
+    const int64_t first_valid = p.compressed ? 0 : begin, past_valid = p.compressed ? end - begin : end;
+    for (int64_t col = tid; col < first_valid; col += blockDim.x) out[col] = -std::numeric_limits<float>::infinity();
+    for (int64_t col = past_valid + tid; col < p.max_context_len; col += blockDim.x) out[col] = -std::numeric_limits<float>::infinity();
   }
 }
 
 #endif  // NSA_SM90_KERNEL
 
-template <int kHeads, bool kShuffled, int kGroups>
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
 __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
 #if defined(NSA_SM90_KERNEL)
   extern __shared__ __align__(128) uint8_t smem[];
-  const Layout L = layout(stages, p.next_n, kHeads);
+  const Layout L = layout(stages, rows_per_request(p), kHeads, kFp8 ? 1 : 2);
   const Ring ring = ring_of(smem, L, stages);
   __shared__ int64_t s_rows[kMaxNextN][2];  // consumers' copy of the current request's row ranges
   __shared__ int64_t s_my_tiles;
@@ -608,7 +726,7 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
   MQA_TRACE(if (tid == 0) s_t[1] = trace_now();)
 
   if (warp == kProducerWarp) produce<kHeads>(p, L, ring, stages, slice, lane, s_t);
-  else consume<kHeads, kShuffled, kGroups>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
+  else consume<kHeads, kShuffled, kGroups, kFp8>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
   if (p.clean) clean_invalid(p, tid);
   MQA_TRACE({
     __syncthreads();
@@ -628,16 +746,19 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 
 }  // namespace sm90
 
+// Query rows per request (host side of sm90::rows_per_request).
+int request_rows(const MqaLogitsParams& p) { return p.ragged ? sm90::kRaggedRows : p.next_n; }
+
 // Shared memory decides the shape of a CTA: the most CTAs per SM of 4, 2, 1 (registers are bounded for
 // 4) that still leave each one >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8;
-// then as many consumer warpgroups per CTA as make 4 per SM (next_n 4 at H = 64 holds a 64 KB Q16 and
-// fits one CTA per SM: one warpgroup there ran every row's wgmma + epilogue back to back, 3.9x the time
-// of next_n 1). NSA_MQA_GROUPS=1 keeps one warpgroup per CTA and
-// allows 3 CTAs per SM (the shapes before, for A/B benchmarks).
+// then as many consumer warpgroups per CTA as make 4 per SM (4 rows at H = 64, exact, hold a 64 KB Q
+// operand and fit one CTA per SM: one warpgroup there ran every row's wgmma + epilogue back to back,
+// 3.9x the time of one row). NSA_MQA_GROUPS=1 keeps one warpgroup per CTA and allows 3 CTAs per SM (the
+// shapes before, for A/B benchmarks).
 struct Sm90Shape {
   int stages = 0, ctas = 1, groups = 1;
 };
-Sm90Shape sm90_shape(int device, int next_n, int heads) {
+Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
   static const bool one_group = [] {
     const char* e = std::getenv("NSA_MQA_GROUPS");
     return e != nullptr && e[0] == '1';
@@ -648,7 +769,7 @@ Sm90Shape sm90_shape(int device, int next_n, int heads) {
   for (int ctas : {4, 3, 2, 1}) {
     if (ctas == 3 && !one_group) continue;  // 4 warpgroups do not split over 3 CTAs
     const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
-    const int stages = std::min(8, (budget - sm90::layout(0, next_n, heads).total) / sm90::kStageBytes);
+    const int stages = std::min(8, (budget - sm90::layout(0, rows, heads, fp8 ? 1 : 2).total) / sm90::kStageBytes);
     if (stages >= 3 || ctas == 1) {
       c.stages = stages;
       c.ctas = ctas;
@@ -659,21 +780,20 @@ Sm90Shape sm90_shape(int device, int next_n, int heads) {
   return c;
 }
 
-// The Hopper kernel with kGroups consumer warpgroups: compiled into this binary (sm_90a SASS), an sm_90
-// device, paged pages the TMA can copy whole (P >= 16, 16-byte aligned bases) and a batch small enough
-// for its per-CTA schedule scan.
-template <int kHeads, bool kShuffled, int kGroups>
+// The Hopper kernel with kGroups consumer warpgroups (see use_sm90 for when it runs).
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
 void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int stages) {
   struct Config {
     int grid = 0, per_sm = 1;
   };
-  auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled, kGroups>;
+  auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled, kGroups, kFp8>;
   constexpr int kThreads = sm90::threads_of(kGroups);
-  const int smem = sm90::layout(stages, p.next_n, kHeads).total;
-  static PerDevice<Config> configs;  // per (device, next_n)
-  const Config& c = configs.get(device, p.next_n, [&] {
+  const int rows = request_rows(p);
+  const int smem = sm90::layout(stages, rows, kHeads, kFp8 ? 1 : 2).total;
+  static PerDevice<Config> configs;  // per (device, rows per request)
+  const Config& c = configs.get(device, rows, [&] {
     Config c;
-    // The attribute is per kernel, shared by every next_n: set it to the device limit less the kernel's
+    // The attribute is per kernel, shared by every row count: set it to the device limit less the kernel's
     // static shared memory (a cap, not a size).
     int optin = 0;
     NSA_GPU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
@@ -691,15 +811,22 @@ void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int
   NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
 }
 
+template <int kHeads, bool kShuffled, bool kFp8>
+void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
+  static PerDevice<Sm90Shape> shapes;  // per (device, rows per request)
+  const int rows = request_rows(p);
+  const Sm90Shape& c = shapes.get(device, rows, [&] { return sm90_shape(device, rows, kHeads, kFp8); });
+  switch (c.groups) {
+    case 4: return launch_sm90_groups<kHeads, kShuffled, 4, kFp8>(p, device, s, c.stages);
+    case 2: return launch_sm90_groups<kHeads, kShuffled, 2, kFp8>(p, device, s, c.stages);
+    default: return launch_sm90_groups<kHeads, kShuffled, 1, kFp8>(p, device, s, c.stages);
+  }
+}
+
 template <int kHeads, bool kShuffled>
 void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
-  static PerDevice<Sm90Shape> shapes;  // per (device, next_n)
-  const Sm90Shape& c = shapes.get(device, p.next_n, [&] { return sm90_shape(device, p.next_n, kHeads); });
-  switch (c.groups) {
-    case 4: return launch_sm90_groups<kHeads, kShuffled, 4>(p, device, s, c.stages);
-    case 2: return launch_sm90_groups<kHeads, kShuffled, 2>(p, device, s, c.stages);
-    default: return launch_sm90_groups<kHeads, kShuffled, 1>(p, device, s, c.stages);
-  }
+  if (p.precision == MqaPrecision::Fast) launch_sm90<kHeads, kShuffled, true>(p, device, s);
+  else launch_sm90<kHeads, kShuffled, false>(p, device, s);
 }
 
 bool use_sm90(const MqaLogitsParams& p, int device) {
@@ -708,9 +835,11 @@ bool use_sm90(const MqaLogitsParams& p, int device) {
     const char* e = std::getenv("NSA_MQA_PORTABLE");
     return e != nullptr && e[0] == '1';
   }();
-  if (forced_portable || p.ragged || p.page_size < 16 || p.batch > sm90::kMaxRequests) return false;
-  // q and the cache are 16-byte aligned (checked before launch); weights are whole floats.
-  return compute_capability(device) == 90 && is_aligned(p.weights, 16);
+  if (forced_portable || compute_capability(device) != 90 || !is_aligned(p.weights, 16)) return false;
+  // q, the cache and the ragged k are 16-byte aligned (checked before launch); weights and k scales are
+  // whole floats, copied by the TMA in 16-byte units.
+  if (p.ragged) return is_aligned(p.k_scale, 16);
+  return p.page_size >= 16 && p.batch <= sm90::kMaxRequests;
 #else
   (void)p;
   (void)device;
