@@ -2,6 +2,9 @@
 // the reference; on the GPU every byte of the cache must equal it.
 import { bf16ToF32, f32ToBf16, f32ToFp8E4M3, gatherK, IndexerKCache, KCacheLayout, ScaleFormat, storeK, Tensor, type Device } from '../lib';
 import { bytesOf, describeDevice, expectNsaError, kcacheOffset, ON_GPU, randBf16, Rng } from './helpers';
+// Math functions by local name: inside jest's vm context a global lookup per call made hot reference
+// loops ~20x slower than in plain node (Math.fround 11 s vs 0.5 s for 3e7 calls).
+const { abs, fround, max } = Math;
 
 const D = 128;
 
@@ -11,11 +14,11 @@ const kOffset = kcacheOffset;
 /** Independent TS model of SPEC §2a for one token: [q bytes, scale]. */
 function quantize(row: Uint16Array, fmt: ScaleFormat): [Uint8Array, number] {
   let amax = 0;
-  for (const b of row) amax = Math.max(amax, Math.abs(bf16ToF32(b)));
-  let scale = Math.fround(Math.max(amax, Math.fround(1e-4)) / 448);
+  for (const b of row) amax = max(amax, abs(bf16ToF32(b)));
+  let scale = fround(max(amax, fround(1e-4)) / 448);
   if (fmt === 'ue8m0') scale = 2 ** Math.ceil(Math.log2(scale));
-  const inv = Math.fround(1 / scale);
-  return [Uint8Array.from(row, (b) => f32ToFp8E4M3(Math.fround(bf16ToF32(b) * inv))), scale];
+  const inv = fround(1 / scale);
+  return [Uint8Array.from(row, (b) => f32ToFp8E4M3(fround(bf16ToF32(b) * inv))), scale];
 }
 
 /** K rows that exercise the quantizer: saturating values, amax < 1e-4, -0, mixed magnitudes. */
@@ -99,7 +102,7 @@ describeDevice('SPEC §2 store / gather', (device) => {
         // gather: requests over random block tables (permutations of the pages)
         const B = 5;
         const lens = [0, 1, P + 1, 2 * P - 1, rng.int(1, 3 * P)];
-        const maxBlocks = Math.max(...lens.map((l) => Math.ceil(l / P))) + 1;
+        const maxBlocks = max(...lens.map((l) => Math.ceil(l / P))) + 1;
         const bt = new Int32Array(B * maxBlocks);
         for (let b = 0; b < B; b++) bt.set(rng.shuffle(Array.from({ length: numPages }, (_, i) => i)).slice(0, maxBlocks), b * maxBlocks);
         const cu = new Int32Array(B + 1);
