@@ -512,7 +512,7 @@ __device__ __forceinline__ void produce(const MqaLogitsParams& p, const Layout& 
       if (!p.ragged) {
         window = PageWindow{};
         window.bt = p.block_table + int64_t(b) * p.block_table_stride;
-        window.needed = (span.end + p.page_size - 1) / p.page_size;
+        window.needed = (span.end + p.page_size - 1) >> (__ffs(p.page_size) - 1);  // P is a power of two: no 64-bit division
       }
       if (staged > 0) mbar_wait(r.qempty, (staged - 1) & 1);  // consumers took the previous request's q
       if (lane == 0) stage_request<kHeads>(p, L, r, b, span.t0 + tile, left);
