@@ -3,7 +3,8 @@
   python3 benchmarks/peers/torch_peers.py --json OUT.json
 
 Suites: memcpy (device copy bandwidth), metadata-copy (per-tensor copy_ eager / graph-replayed,
-_foreach_copy_), indexer-store (quantize + preshuffled scatter in torch ops).
+_foreach_copy_), indexer-store (quantize + preshuffled scatter in torch ops), paged MQA logits and
+torch.topk, ragged (prefill) logits.
 Timing: CUDA events around many calls, median of 7 repeats (as nsa-bench).
 """
 import argparse
@@ -158,6 +159,29 @@ def mqa_and_topk(results, quick):
         results.append({"suite": "topk", "case": f"torch.topk 2048 {rows}x{n}", "us": gg, "extra": {"eagerUs": e}})
 
 
+def ragged_logits(results, quick):
+    """A straightforward PyTorch prefill (ragged, causal) indexer score: one GEMM of every query head
+    against every key (fp8 -> fp32 or bf16; the causal mask applied after, as a dense op does), relu,
+    weighted head sum, key scale, -inf above the diagonal. Comparable with nsa-bench's
+    `ragged S=.. Skv=.. causal exact|fast`."""
+    S = Skv = 2048 if quick else 4096
+    H = 64
+    q = torch.randint(0, 0x7E, (S, H, D), device="cuda", dtype=torch.uint8).view(torch.float8_e4m3fn)
+    k = torch.randint(0, 0x7E, (Skv, D), device="cuda", dtype=torch.uint8).view(torch.float8_e4m3fn)
+    w = torch.randn(S, H, device="cuda")
+    scale = torch.rand(Skv, device="cuda") + 0.5
+    causal = torch.ones(S, Skv, device="cuda", dtype=torch.bool).tril_()
+
+    def logits(dtype):
+        s = torch.matmul(q.to(dtype).view(S * H, D), k.to(dtype).t()).view(S, H, Skv).relu_()
+        out = torch.einsum("shk,sh->sk", s.float(), w) * scale
+        return out.masked_fill_(~causal, float("-inf"))
+
+    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        us = time_events(lambda: logits(dtype), iters=3, repeats=3, warmup=1)
+        results.append({"suite": "prefill", "case": f"torch ragged logits S={S} Skv={Skv} causal {name}", "us": us, "extra": {"timing": "eager"}})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -168,6 +192,7 @@ def main():
     metadata_copy(results, a.quick)
     indexer_store(results, a.quick)
     mqa_and_topk(results, a.quick)
+    ragged_logits(results, a.quick)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": results}, f, indent=2)
