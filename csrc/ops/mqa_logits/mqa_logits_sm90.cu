@@ -52,6 +52,8 @@ constexpr int kMaxNextN = 4;                         // query rows per request t
 // prefill cover nearly the same keys, so each K tile is read and converted once for all of them, as
 // the next_n rows of a paged request are. Requests are ceil(S / kRaggedRows); the last may be partial.
 constexpr int kRaggedRows = 4;
+// Query rows per request: a paged request's next_n, or kRaggedRows (host and device).
+__host__ __device__ __forceinline__ int rows_per_request(const MqaLogitsParams& p) { return p.ragged ? kRaggedRows : p.next_n; }
 
 // Request header the producer writes next to the staged q rows.
 struct alignas(16) Header {
@@ -64,8 +66,9 @@ struct Layout {  // dynamic shared memory offsets (bytes)
   int qbytes, wbytes;
 };
 
-// `rows`: query rows per request; `q_elem_bytes`: the wgmma B operand's element size (f16 2, fp8 1).
-__host__ __device__ inline Layout layout(int stages, int rows, int heads, int q_elem_bytes) {
+// `rows`: query rows per request; `fp8`: the wgmma B operand (Q) is fp8 (fast), else f16 (exact).
+__host__ __device__ inline Layout layout(int stages, int rows, int heads, bool fp8) {
+  const int q_elem_bytes = fp8 ? 1 : 2;
   Layout l{};
   l.stages = stages;
   l.qmma = stages * kStageBytes;
@@ -196,8 +199,7 @@ __device__ __forceinline__ void fp8x4_to_f16x2x2(uint32_t w, uint32_t& lo, uint3
 template <bool kShuffled>
 __device__ __forceinline__ int phi(int ks, int tig, int e) { return kShuffled ? ks * 16 + tig * 4 + e : tig * 32 + ks * 4 + e; }
 
-// A request is a paged request's next_n rows, or kRaggedRows neighbouring ragged rows.
-__device__ __forceinline__ int rows_per_request(const MqaLogitsParams& p) { return p.ragged ? kRaggedRows : p.next_n; }
+// Requests in the batch: paged requests, or ceil(S / kRaggedRows) groups of ragged rows.
 __device__ __forceinline__ int requests_of(const MqaLogitsParams& p) { return p.ragged ? (p.batch + kRaggedRows - 1) / kRaggedRows : p.batch; }
 // Valid key range of row n of request b; rows past the last ragged row are empty.
 __device__ __forceinline__ void request_row_range(const MqaLogitsParams& p, int b, int n, int64_t& begin, int64_t& end) {
@@ -698,7 +700,7 @@ template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
 __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
 #if defined(NSA_SM90_KERNEL)
   extern __shared__ __align__(128) uint8_t smem[];
-  const Layout L = layout(stages, rows_per_request(p), kHeads, kFp8 ? 1 : 2);
+  const Layout L = layout(stages, rows_per_request(p), kHeads, kFp8);
   const Ring ring = ring_of(smem, L, stages);
   __shared__ int64_t s_rows[kMaxNextN][2];  // consumers' copy of the current request's row ranges
   __shared__ int64_t s_my_tiles;
@@ -746,9 +748,6 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 
 }  // namespace sm90
 
-// Query rows per request (host side of sm90::rows_per_request).
-int request_rows(const MqaLogitsParams& p) { return p.ragged ? sm90::kRaggedRows : p.next_n; }
-
 // Shared memory decides the shape of a CTA: the most CTAs per SM of 4, 2, 1 (registers are bounded for
 // 4) that still leave each one >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8;
 // then as many consumer warpgroups per CTA as make 4 per SM (4 rows at H = 64, exact, hold a 64 KB Q
@@ -769,7 +768,7 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
   for (int ctas : {4, 3, 2, 1}) {
     if (ctas == 3 && !one_group) continue;  // 4 warpgroups do not split over 3 CTAs
     const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
-    const int stages = std::min(8, (budget - sm90::layout(0, rows, heads, fp8 ? 1 : 2).total) / sm90::kStageBytes);
+    const int stages = std::min(8, (budget - sm90::layout(0, rows, heads, fp8).total) / sm90::kStageBytes);
     if (stages >= 3 || ctas == 1) {
       c.stages = stages;
       c.ctas = ctas;
@@ -788,8 +787,8 @@ void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int
   };
   auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled, kGroups, kFp8>;
   constexpr int kThreads = sm90::threads_of(kGroups);
-  const int rows = request_rows(p);
-  const int smem = sm90::layout(stages, rows, kHeads, kFp8 ? 1 : 2).total;
+  const int rows = sm90::rows_per_request(p);
+  const int smem = sm90::layout(stages, rows, kHeads, kFp8).total;
   static PerDevice<Config> configs;  // per (device, rows per request)
   const Config& c = configs.get(device, rows, [&] {
     Config c;
@@ -814,7 +813,7 @@ void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int
 template <int kHeads, bool kShuffled, bool kFp8>
 void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   static PerDevice<Sm90Shape> shapes;  // per (device, rows per request)
-  const int rows = request_rows(p);
+  const int rows = sm90::rows_per_request(p);
   const Sm90Shape& c = shapes.get(device, rows, [&] { return sm90_shape(device, rows, kHeads, kFp8); });
   switch (c.groups) {
     case 4: return launch_sm90_groups<kHeads, kShuffled, 4, kFp8>(p, device, s, c.stages);
