@@ -440,11 +440,18 @@ template <int kHeads>
 __device__ __forceinline__ void stage_request(const MqaLogitsParams& p, const Layout& L, const Ring& r, int b, int64_t first_tile,
                                               int64_t count) {
   const int rows = rows_per_request(p);
+  // Every row's range is read before any header store: stores through the generic header pointer may
+  // alias ks / ke for the compiler, so reads interleaved with them took one L2 round trip per row.
+  int64_t begin[kMaxNextN], end[kMaxNextN];  // unrolled: registers
+#pragma unroll
   for (int n = 0; n < kMaxNextN; ++n) {
-    int64_t begin = 0, end = 0;
-    if (n < rows) request_row_range(p, b, n, begin, end);
-    r.hdr->begin[n] = begin;
-    r.hdr->end[n] = end;
+    begin[n] = end[n] = 0;
+    if (n < rows) request_row_range(p, b, n, begin[n], end[n]);
+  }
+#pragma unroll
+  for (int n = 0; n < kMaxNextN; ++n) {
+    r.hdr->begin[n] = begin[n];
+    r.hdr->end[n] = end[n];
   }
   r.hdr->b = b;
   r.hdr->first_tile = static_cast<int32_t>(first_tile);
