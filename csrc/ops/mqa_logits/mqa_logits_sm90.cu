@@ -89,7 +89,7 @@ __host__ __device__ inline Layout layout(int stages, int rows, int heads, bool f
 
 // (device-only constants live here: other passes would warn that they are unused)
 constexpr int kBarConsumers = 1;                   // named barrier: the consumer warpgroup
-constexpr int kBarWarp = 2;                        // named barrier: one warp (warp_barrier)
+constexpr int kBarWarp = 3;                        // named barrier: one warp (warp_barrier)
 constexpr int kBarSchedule = 2;                    // named barrier: producer -> consumers, the tile count
 constexpr uint32_t kWaitSuspendHintNs = 10000000;  // mbarrier try_wait may park the warp up to 10 ms
 
