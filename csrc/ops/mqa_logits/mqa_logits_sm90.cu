@@ -4,8 +4,9 @@
 // warpgroups), then clean_invalid.
 //
 // Work: the flat list of (request, 64-position tile) over the batch, cut into one contiguous range per
-// CTA (every warp computes the cut itself from context_lens, so one long request among short ones is
-// spread over every SM, and nothing waits on a block barrier before the first page is requested). A
+// CTA by cost (a request's tiles plus a charge for taking it; each CTA's producer warp computes its own
+// cut from context_lens / ks, ke, so one long request among short ones is spread over every SM, and
+// nothing waits on a grid-wide step before the first page is requested). A
 // request is a paged request's next_n query rows, or kRaggedRows neighbouring ragged (prefill) rows
 // over the tiles their [ks, ke) ranges touch; each tile is read and converted once for all its rows.
 // At B=64 x 8192 the middle of the kernel streams K at the DRAM floor; what is left is start-up (the
