@@ -5,7 +5,7 @@
 #  2. the time model that motivated it: a CTA takes tiles x tile_us + requests x switch_us (H200,
 #     fitted: 0.98 / 3.2 us exact, 0.74 / 2.0 us fast, per 4-row tile / request per SM); slices cut by
 #     tiles alone (W = 0) reproduce the measured causal prefill times within 6 %; cut by cost (W = 3,
-#     measured in session 8) the model runs 7-25 % under the measurements: what is left is per-tile work
+#     measured in session 8) the model runs 7-32 % under the measurements: what is left is per-tile work
 #     and a fixed ~20-75 µs the model does not have, not the balance (W = 3..8 moves it by < 3 %).
 #   python3 benchmarks/probes/schedule_sim.py
 import math, random
