@@ -152,7 +152,8 @@ __device__ __forceinline__ T gpu_shfl_xor(T v, int lane_mask, int width) {
 #endif
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
-// Lanes 0..31 of a warp (a half wavefront on CDNA): inclusive-scan shuffle and ballot as 32-bit masks.
+// Lanes 0..31 of a warp (a half wavefront on CDNA): inclusive-scan shuffle, inclusive scan, and ballot
+// as 32-bit masks.
 template <typename T>
 __device__ __forceinline__ T gpu_shfl_up32(T v, int delta) {
 #if defined(NSA_WITH_HIP)
@@ -168,6 +169,17 @@ __device__ __forceinline__ T gpu_shfl32(T v, int src_lane) {
 #else
   return __shfl_sync(0xffffffffu, v, src_lane, 32);
 #endif
+}
+// Inclusive prefix sum over lanes 0..31 (lane = threadIdx.x % 32: warps start at multiples of 32).
+template <typename T>
+__device__ __forceinline__ T gpu_inclusive_scan32(T v) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const T u = gpu_shfl_up32(v, d);
+    if (lane >= d) v += u;
+  }
+  return v;
 }
 __device__ __forceinline__ uint32_t gpu_ballot32(bool pred) {
 #if defined(NSA_WITH_HIP)

@@ -340,16 +340,6 @@ struct Slice {
 constexpr int kSwitchTiles = 3;
 __device__ __forceinline__ int32_t cost_of(int32_t tiles) { return tiles > 0 ? tiles + kSwitchTiles : 0; }
 
-// Inclusive warp scan (a chunk holds < 2^31 tile units: requests have < 2^25 tiles).
-__device__ __forceinline__ int32_t warp_inclusive_scan(int32_t v, int lane) {
-#pragma unroll
-  for (int m = 1; m < 32; m <<= 1) {
-    const int32_t u = __shfl_up_sync(0xffffffffu, v, m);
-    if (lane >= m) v += u;
-  }
-  return v;
-}
-
 // Schedule (producer warp): this CTA's slice [s*C/G, (s+1)*C/G) of the batch's cost C (tiles plus
 // kSwitchTiles per request with tiles), located by request; the slice takes the tiles whose cost
 // positions fall in it. The warp scans the tile counts (32 requests per step, the first 128 kept in
@@ -407,7 +397,8 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
       if (j == c) span = kept[j];
     if (c >= kKept && b < requests) span = request_span(p, b);
     const int32_t t = span_tiles(span), k = cost_of(t);
-    const int32_t incl_t = warp_inclusive_scan(t, lane), incl_k = warp_inclusive_scan(k, lane);
+    // (int32: a chunk holds < 2^31 tile units, requests have < 2^25 tiles)
+    const int32_t incl_t = gpu_inclusive_scan32(t), incl_k = gpu_inclusive_scan32(k);
     // The tile index of cost position x if x's request is in this chunk (its lane in src), else -1.
     auto locate = [&](int64_t x, int& src) -> int64_t {
       const uint32_t hit = __ballot_sync(0xffffffffu, x < acc_cost + incl_k);

@@ -35,17 +35,6 @@ constexpr int kCacheElems = 9216;  // rows up to this many keys are read from gl
 constexpr int kCacheElems = 32768;
 #endif
 
-// Inclusive prefix sum over the 32 lanes of a warp.
-template <class T>
-__device__ __forceinline__ T warp_inclusive_scan(T v) {
-  const int lane = threadIdx.x & 31;
-  for (int d = 1; d < 32; d <<= 1) {
-    const T u = gpu_shfl_up32(v, d);
-    if (lane >= d) v += u;
-  }
-  return v;
-}
-
 // Every thread finds, among its two bins (bins taken from the top, two per thread), the one where the
 // running count from the top reaches `remaining`; exactly one thread writes it and the count above it
 // to shared memory. One scan over 32-thread groups and one over their totals: no serial walk of bins.
@@ -55,10 +44,10 @@ __device__ __forceinline__ void find_bin(const int* hist, int remaining, int* s_
   const int t = threadIdx.x, lane = t & 31, group = t >> 5;
   const int b_hi = kBins - 1 - 2 * t;
   const int c_hi = hist[b_hi], c_lo = hist[b_hi - 1], mine = c_hi + c_lo;
-  const int incl = warp_inclusive_scan(mine);
+  const int incl = gpu_inclusive_scan32(mine);
   if (lane == 31) s_group[group] = incl;
   __syncthreads();
-  const int g_incl = warp_inclusive_scan(s_group[lane]);  // group totals, scanned by every group alike
+  const int g_incl = gpu_inclusive_scan32(s_group[lane]);  // group totals, scanned by every group alike
   const int g_excl = gpu_shfl32(g_incl, group) - s_group[group];
   const int above = g_excl + incl - mine;  // keys in bins above b_hi
   if (above < remaining && above + c_hi >= remaining) {
@@ -131,11 +120,11 @@ __device__ __forceinline__ const int* merge_hist(int* hist, int* merged, int cta
 template <int kBlock = kThreads>
 __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s_warp, uint32_t& total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const uint32_t incl = warp_inclusive_scan(v);
+  const uint32_t incl = gpu_inclusive_scan32(v);
   if (lane == 31) s_warp[warp] = incl;
   __syncthreads();
   const uint32_t w = lane < kBlock / 32 ? s_warp[lane] : 0u;
-  const uint32_t w_incl = warp_inclusive_scan(w);
+  const uint32_t w_incl = gpu_inclusive_scan32(w);
   total = gpu_shfl32(w_incl, 31);
   return gpu_shfl32(w_incl - w, warp) + incl - v;
 }
@@ -420,11 +409,11 @@ __device__ __forceinline__ void choose_bin(int* hist, int remaining, int* s_grou
   int mine = 0;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) mine += c[j];
-  const int incl = warp_inclusive_scan(mine);
+  const int incl = gpu_inclusive_scan32(mine);
   if (finder && lane == 31) s_group[group] = incl;
   __syncthreads();
   if (!finder) return;
-  const int g_incl = warp_inclusive_scan(lane < kRegFinders / 32 ? s_group[lane] : 0);  // group totals
+  const int g_incl = gpu_inclusive_scan32(lane < kRegFinders / 32 ? s_group[lane] : 0);  // group totals
   int above = gpu_shfl32(g_incl, group) - s_group[group] + incl - mine;  // keys in bins above `top`
   if (above >= remaining || above + mine < remaining) return;  // not this thread
 #pragma unroll
