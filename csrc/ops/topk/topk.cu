@@ -343,26 +343,59 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   else rest(global_key);
 }
 
-// ---- rows of up to 8192 keys: every key in registers ----
+// ---- rows of up to 8 x 16384 keys: every key in registers, long rows over a thread-block cluster ----
 //
-// One CTA per row: kBlock threads (1024, 512 or 256 by batch size: register_threads), thread t holding
-// positions kKeys*t .. kKeys*t + kKeys - 1 as keys in registers: the row is read from global memory once
-// and no pass touches memory again. Three passes (the general kernel's digits: 11 + 11 + 10 bits from
-// the top) histogram the keys still matching the digits chosen so far; 256 threads choose each bin.
-// With the k-th largest key T and how many keys equal to it to take known, one block scan over
-// per-thread counts gives every selected key its output slot in position order: rows are deterministic
-// by construction (the k largest under (value desc, position asc), ascending), at no extra cost.
+// kBlock threads per CTA, thread t of cluster rank r holding positions r * kSlice + kKeys * t .. + kKeys - 1
+// (kSlice = kBlock * kKeys) as keys in registers: the row is read from global memory once and no pass
+// touches memory again. Rows of up to 8192 keys run on one CTA (1024 x 8 for small batches, 512 x 16 two
+// per SM, 256 x 32 four per SM beyond: register_shape); longer rows (sm_90) on a cluster of up to 8 CTAs of 1024 x 8 or 1024 x 16, so that B = 1
+// spreads over 8 SMs and every slice still lives in registers.
+//
+// Three passes (the general kernel's digits: 11 + 11 + 10 bits from the top) histogram the keys still
+// matching the digits chosen so far; 256 threads choose each bin from the CTA's histogram, or in a
+// cluster warp 0 of every CTA from every CTA's group sums and then the chosen group's bins
+// (cluster_choose_bin), so all of them choose the same bin after one cluster barrier a pass. With the
+// threshold known, one block
+// scan over per-thread counts (plus the counts of the cluster's earlier CTAs) gives every selected key
+// its output slot in position order: rows are deterministic by construction (the k largest under
+// (value desc, position asc), ascending), at no extra cost.
 //
 // Why: a row's time is a chain of block-wide phases, each paying its warps' issue slots and latencies.
 // clock64 per phase on the H100 (1024 threads, a row of 8192, cycles): lengths 1020, load 1470, then
 // per pass histogram + bin choice 2400 / 2470 / 1720, scan 1350, staging 1550, write-out 560 (~6.5 us
 // of the 7.1 us measured per launch). The general kernel spends ~37.7 k warp instructions on the same
 // row (ncu; per-key sweeps over shared memory); here a pass over the registers is ~3 instructions a
-// key. Measured and not kept: compacting pass 0's bin to a shared list (the compaction cost what the
-// later passes saved), 8-bit digits (four passes), every thread choosing bins (kPer-way bank
-// conflicts until read as vectors), scattered global stores of the output (~2000 cycles).
+// key. Measured and not kept:
+// compacting pass 0's bin to a shared list (the compaction cost what the later passes saved), 8-bit
+// digits (four passes), every thread choosing bins (kPer-way bank conflicts until read as vectors),
+// scattered global stores of the output (~2000 cycles).
 
-constexpr int kRegMaxLen = 8192;  // longer rows take the general kernel
+// Probe build only (-DNSA_TOPK_TRACE; benchmarks/probes/topk_trace.js): thread 0 of each CTA of row 0
+// prints the clock64 cycles between the register kernel's phase marks.
+#if defined(NSA_TOPK_TRACE)
+#define NSA_TOPK_MARK(i) \
+  do {                   \
+    if (threadIdx.x == 0) trace_at[i] = clock64(); \
+  } while (0)
+#else
+#define NSA_TOPK_MARK(i) \
+  do {                   \
+  } while (0)
+#endif
+
+constexpr int kRegMaxLen = 8192;       // rows of one CTA
+constexpr int kRegMaxCluster = 8;      // CTAs of a long row (the portable cluster size)
+constexpr int kRegMaxClusterLen = kRegMaxCluster * 16384;
+
+#if defined(NSA_TOPK_CLUSTERS)
+// Split cluster barrier: arrive (release: this thread's earlier shared-memory writes and remote accesses
+// are ordered before) and wait (acquire). Every thread of the CTA executes both.
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
+#else
+__device__ __forceinline__ void cluster_arrive() {}
+__device__ __forceinline__ void cluster_wait() {}
+#endif
 
 // This thread's keys: positions first .. first + kKeys - 1 of the row (count of them valid), float4
 // loads when the row is 16-byte aligned.
@@ -444,66 +477,188 @@ __device__ __forceinline__ void count_digit(const uint32_t (&key)[kKeys], int n,
   }
 }
 
-template <TopKOutput kOut, int kBlock>
+// ---- a row over a cluster: the bin choice without gathering the histograms ----
+// Every CTA counts its slice into its own 2048 bins and sums them in 64 groups of 32; after one cluster
+// barrier warp 0 of every CTA reads the 64 group sums of every peer (two groups per lane), picks the
+// group holding the remaining-th largest key, then reads that group's 32 bins of every peer (one per
+// lane) and picks the bin: 3 KB of distributed shared memory per CTA and pass, two dependent rounds of
+// remote loads. (Measured on the H200 and replaced: remote atomics of every nonzero bin into every peer,
+// 2100-8800 cycles a pass; all peers' 2048 bins gathered as int4, 64 KB per CTA at ~15 bytes per cycle,
+// 4400-5200 cycles a pass.)
+constexpr int kGroupBins = 32;                   // bins per group: one per lane
+constexpr int kBinGroups = kBins / kGroupBins;      // 64: two per lane
+
+// This CTA's group sums of `local` into `sums` (a warp per group). The caller syncs the CTA before
+// (counts complete) and the cluster after.
+template <int kBlock>
+__device__ __forceinline__ void group_sums(const int* local, int* sums) {
+  const int lane = threadIdx.x & 31;
+  for (int g = threadIdx.x >> 5; g < kBinGroups; g += kBlock / 32) {
+    int v = local[g * kGroupBins + lane];
+#pragma unroll
+    for (int m = 16; m >= 1; m >>= 1) v += gpu_shfl_xor(v, m, 32);
+    if (lane == 0) sums[g] = v;
+  }
+}
+
+// Warp 0: the bin of the row's remaining-th largest key (counted from the top) from every CTA's counts
+// `local` and group sums `sums`, into s_bin and s_above (keys of the row in higher bins). The caller
+// syncs the cluster before (every CTA's counts and sums complete) and the CTA after.
+__device__ __forceinline__ void cluster_choose_bin(const int* local, const int* sums, int ctas, int remaining, int* s_bin, int* s_above) {
+  if (threadIdx.x >= 32) return;
+  const int lane = threadIdx.x;
+  const int g_hi = kBinGroups - 1 - 2 * lane, g_lo = g_hi - 1;  // this lane's groups, from the top
+  int c_hi = 0, c_lo = 0;
+#pragma unroll
+  for (int r = 0; r < kRegMaxCluster; ++r) {
+    if (r >= ctas) break;
+    const int* peer = cluster_peer(sums, r);
+    c_hi += peer[g_hi];
+    c_lo += peer[g_lo];
+  }
+  const int mine = c_hi + c_lo, incl = warp_inclusive_scan(mine), above = incl - mine;
+  // The lane whose groups hold it (the counts of the prefix bin sum to at least `remaining`).
+  const int src = __ffs(gpu_ballot32(above < remaining && remaining <= incl)) - 1;
+  const bool in_hi = above + c_hi >= remaining;
+  const int group = gpu_shfl32(in_hi ? g_hi : g_lo, src), above_group = gpu_shfl32(in_hi ? above : above + c_hi, src);
+  const int bin = group * kGroupBins + kGroupBins - 1 - lane;  // this lane's bin of the group, from the top
+  int c = 0;
+#pragma unroll
+  for (int r = 0; r < kRegMaxCluster; ++r) {
+    if (r >= ctas) break;
+    c += cluster_peer(local, r)[bin];
+  }
+  const int above_bin = above_group + warp_inclusive_scan(c) - c;
+  if (above_bin < remaining && above_bin + c >= remaining) {
+    *s_bin = bin;
+    *s_above = above_bin;
+  }
+}
+
+// kCluster: a row over a cluster of CTAs (launched with a cluster dimension); else one CTA per row.
+template <TopKOutput kOut, int kBlock, int kKeys, bool kCluster>
 __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(const TopKParams p) {
-  constexpr int kKeys = kRegMaxLen / kBlock;
-  __shared__ int4 hist_words[kBins / 4];  // (int4: 16-byte aligned, for choose_bin's vector reads)
-  int* hist = reinterpret_cast<int*>(hist_words);
-  __shared__ int32_t stage[kTopKMax];  // the row's selected positions, by output slot
+  static_assert(!kCluster || kBlock == 1024, "clusters of 1024-thread CTAs");
+  constexpr int kSlice = kBlock * kKeys;  // keys per CTA (< 2^16: the packed counts below)
+  static_assert(kSlice < 65536, "counts are packed in 16 bits");
+  // This CTA's counts (int4: choose_bin's vectors) and, in a cluster, group sums: there two of each,
+  // alternating between passes, so a peer's reads of one pass never meet this CTA's counting of the next.
+  __shared__ int4 hist_words[kCluster ? 2 : 1][kBins / 4];
+  __shared__ int group_words[kCluster ? 2 : 1][kCluster ? kBinGroups : 1];
+  auto local_hist = [&](int d) { return reinterpret_cast<int*>(hist_words[kCluster ? d & 1 : 0]); };
+  __shared__ int32_t stage[kTopKMax];  // this CTA's selected positions, by output slot
   __shared__ int s_group[32], s_bin, s_above;
-  __shared__ uint32_t s_scan[32];
-  const int64_t row = blockIdx.x;
+  __shared__ uint32_t s_scan[32], s_totals[2], s_before[2];
+#if defined(NSA_TOPK_TRACE)
+  long long trace_at[16] = {};
+#endif
+  NSA_TOPK_MARK(0);
+  const int ctas = kCluster ? cluster_ctas() : 1, rank = kCluster ? cluster_rank() : 0;
+  const int64_t row = blockIdx.x / ctas;
   int64_t start, len;
   topk_window(p, row, start, len);
   int32_t* out = p.out + row * p.k;
-  if (len <= p.k) {  // every position selected: no logits read
-    for (int j = threadIdx.x; j < p.k; j += kBlock) out[j] = topk_emit_as<kOut>(p, row, j < len ? j : -1);
+  if (len <= p.k) {  // every position selected, nothing read (the same for every CTA of the row)
+    if (rank == 0)
+      for (int j = threadIdx.x; j < p.k; j += kBlock) out[j] = topk_emit_as<kOut>(p, row, j < len ? j : -1);
     return;
   }
-  const int first = threadIdx.x * kKeys;
-  const int rest = static_cast<int>(len) - first;
-  const int count = rest <= 0 ? 0 : rest < kKeys ? rest : kKeys;  // this thread's valid keys
+  NSA_TOPK_MARK(1);
+  const int first = rank * kSlice + static_cast<int>(threadIdx.x) * kKeys;  // this thread's first position
+  const int64_t rest = len - first;
+  const int count = rest <= 0 ? 0 : rest < kKeys ? static_cast<int>(rest) : kKeys;  // this thread's valid keys
   uint32_t key[kKeys];
   load_keys<kKeys>(p.logits + row * p.row_stride + start, first, count, key);
-  for (int b = threadIdx.x; b < kBins; b += kBlock) hist[b] = 0;
+  for (int b = threadIdx.x; b < (kCluster ? 2 : 1) * kBins; b += kBlock) reinterpret_cast<int*>(hist_words)[b] = 0;
   __syncthreads();
+  NSA_TOPK_MARK(2);
 
-  // Three digits, 11 + 11 + 10 bits from the top, each chosen by the finders; between passes the finders
-  // clear the bins they read.
   uint32_t prefix = 0;  // the digits chosen so far
   int remaining = p.k;  // keys still to take from the chosen bin
 #pragma unroll
   for (int d = 0; d < 3; ++d) {
     const int shift = d == 0 ? 32 : d == 1 ? 21 : 10, digit_bits = d == 2 ? 10 : 11;  // bits shift - digit_bits .. shift - 1
-    count_digit<kKeys>(key, count, shift, prefix, digit_bits, hist);
+    count_digit<kKeys>(key, count, shift, prefix, digit_bits, local_hist(d));
     __syncthreads();
-    choose_bin(hist, remaining, s_group, &s_bin, &s_above, d < 2);
+    NSA_TOPK_MARK(3 + 3 * d);
+    if (kCluster) {
+      group_sums<kBlock>(local_hist(d), group_words[d & 1]);
+      cluster_sync();  // every CTA's counts and group sums of this pass are complete
+      NSA_TOPK_MARK(4 + 3 * d);
+      cluster_choose_bin(local_hist(d), group_words[d & 1], ctas, remaining, &s_bin, &s_above);
+      // This CTA's counts of the pass before: every peer read them before arriving at the barrier above.
+      for (int b = threadIdx.x; b < kBins; b += kBlock) local_hist(d + 1)[b] = 0;
+    } else {
+      choose_bin(local_hist(d), remaining, s_group, &s_bin, &s_above, d < 2);
+    }
     __syncthreads();
+    NSA_TOPK_MARK(5 + 3 * d);
     prefix = prefix << digit_bits | static_cast<uint32_t>(s_bin);
     remaining -= s_above;
   }
   const uint32_t T = prefix;  // the k-th largest key; `remaining` keys equal to it are taken, first ones
   const uint32_t take_eq = static_cast<uint32_t>(remaining);
 
-  // A selected key's slot: keys > T before it + min(keys == T before it, take_eq). Slots are staged in
-  // shared memory and written out in one coalesced sweep (scattered 4-byte global stores cost ~2000
-  // cycles per row).
-  uint32_t counts = 0;  // > T in the low half, == T in the high half (a row has < 2^16 keys)
+  // A selected key's slot: keys above T before it in the row + min(keys matching T before it, take_eq).
+  // Slots are staged in shared memory and written out in one coalesced sweep (scattered 4-byte global
+  // stores cost ~2000 cycles per row); a cluster's CTAs own consecutive slot ranges.
+  uint32_t counts = 0;  // above T in the low half, matching T in the high half
 #pragma unroll
   for (int u = 0; u < kKeys; ++u) counts += u >= count ? 0u : key[u] > T ? 1u : key[u] == T ? 0x10000u : 0u;
   uint32_t total;
   const uint32_t excl = block_exclusive_scan<kBlock>(counts, s_scan, total);
-  uint32_t gt = excl & 0xFFFFu, eq = excl >> 16;
+  NSA_TOPK_MARK(12);
+  uint32_t gt_before = 0, eq_before = 0;  // in the cluster's earlier CTAs
+  if (kCluster) {
+    if (threadIdx.x == 0) {
+      s_totals[0] = total & 0xFFFFu;
+      s_totals[1] = total >> 16;
+    }
+    cluster_sync();
+    if (threadIdx.x < 32) {
+      uint32_t g = 0, e = 0;
+      if (static_cast<int>(threadIdx.x) < rank) {
+        const uint32_t* t = cluster_peer(s_totals, static_cast<int>(threadIdx.x));
+        g = t[0];
+        e = t[1];
+      }
+      g = warp_inclusive_scan(g);
+      e = warp_inclusive_scan(e);
+      if (threadIdx.x == 31) {
+        s_before[0] = g;
+        s_before[1] = e;
+      }
+    }
+    cluster_arrive();  // this CTA's reads of its peers are done (waited for before exit)
+    __syncthreads();
+    gt_before = s_before[0];
+    eq_before = s_before[1];
+  }
+  NSA_TOPK_MARK(13);
+  const uint32_t base = gt_before + min(eq_before, take_eq);  // this CTA's first output slot
+  const uint32_t end = gt_before + (total & 0xFFFFu) + min(eq_before + (total >> 16), take_eq);
+  uint32_t gt = gt_before + (excl & 0xFFFFu), eq = eq_before + (excl >> 16);
 #pragma unroll
   for (int u = 0; u < kKeys; ++u) {
     if (u >= count) continue;  // (not break: the loop stays unrollable)
     const bool above = key[u] > T, equal = key[u] == T;
-    if (above || (equal && eq < take_eq)) stage[gt + min(eq, take_eq)] = first + u;
+    if (above || (equal && eq < take_eq)) stage[gt + min(eq, take_eq) - base] = first + u;
     gt += above ? 1u : 0u;
     eq += equal ? 1u : 0u;
   }
   __syncthreads();
-  for (int j = threadIdx.x; j < p.k; j += kBlock) out[j] = topk_emit_as<kOut>(p, row, stage[j]);
+  NSA_TOPK_MARK(14);
+  for (uint32_t j = base + threadIdx.x; j < end; j += kBlock) out[j] = topk_emit_as<kOut>(p, row, stage[j - base]);
+  if (kCluster) cluster_wait();  // no CTA exits while a peer may still read its totals
+  NSA_TOPK_MARK(15);
+#if defined(NSA_TOPK_TRACE)
+  if (threadIdx.x == 0 && row == 0) {
+    long long d[16];
+    for (int i = 1; i < 16; ++i) d[i] = trace_at[i] ? trace_at[i] - trace_at[0] : -1;
+    printf("topk trace block %d/%d keys %d: window %lld sync %lld | p0 counted %lld synced %lld chosen %lld | p1 %lld %lld %lld | p2 %lld %lld %lld | scan %lld totals %lld stage %lld end %lld\n",
+           rank, ctas, kKeys, d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
+  }
+#endif
 }
 
 // ---- launch ----
@@ -534,38 +689,116 @@ int cluster_size(const TopKParams& p, int device) {
 #endif
 }
 
-// Threads per row of the register kernel: 1024 while the batch leaves SMs free (a row's latency is the
-// step time), 512 two per SM while the rows fit on the SMs that way, 256 four per SM beyond (prefill:
-// thousands of rows, where throughput counts; measured on the H200, 8192 causal rows: 221 -> 185 us,
-// while 64 rows of 8192 take 10.8 us at 256 against 7.5 at 1024). NSA_TOPK_REG_THREADS=256|512|1024
-// forces one, for A/B.
-int register_threads(const TopKParams& p, int device) {
-  static const int forced = [] {
-    const char* t = std::getenv("NSA_TOPK_REG_THREADS");
-    const int v = t == nullptr ? 0 : std::atoi(t);
-    return v == 256 || v == 512 || v == 1024 ? v : 0;
-  }();
-  if (forced != 0) return forced;
-  const int64_t sms = sm_count(device);
-  return p.rows <= sms ? 1024 : p.rows <= 2 * sms ? 512 : 256;
+// How the register kernel runs a batch: threads per CTA, keys per thread, CTAs per row (a cluster).
+struct RegisterShape {
+  int threads = 0;  // 0: the general kernel takes the batch
+  int keys = 0;
+  int ctas = 1;
+};
+
+int pow2_at_least(int64_t n) {
+  int c = 1;
+  while (c < n) c *= 2;
+  return c;
 }
 
-// Rows of up to kRegMaxLen keys on one CTA each (NSA_TOPK_REGISTERS=0: never, for A/B). Its rows are
-// deterministic whether asked or not.
+#if defined(NSA_WITH_CUDA)
+template <int kBlock, int kKeys, bool kCluster, TopKOutput kOut = TopKOutput::Positions>
+cudaLaunchConfig_t register_config(const TopKParams& p, int ctas, cudaStream_t stream, cudaLaunchAttribute* attr) {
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(p.rows * ctas));
+  cfg.blockDim = dim3(kBlock);
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = kCluster ? 1 : 0;
+  return cfg;
+}
+
+// Clusters of `ctas` CTAs of 1024 threads that the device runs at once (a cluster needs its CTAs on one
+// GPC: on a 132-SM H100 / H200, 15 or 16 clusters of 8, not 132 / 8).
+template <int kKeys>
+int max_active_clusters(int device, int ctas) {
+  static PerDevice<int> cache;
+  return cache.get(device, ctas, [&] {
+    TopKParams p{};
+    p.rows = 1;
+    cudaLaunchAttribute attr[1];
+    cudaLaunchConfig_t cfg = register_config<1024, kKeys, true>(p, ctas, nullptr, attr);
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, topk_registers_kernel<TopKOutput::Positions, 1024, kKeys, true>, &cfg) != cudaSuccess) {
+      (void)cudaGetLastError();
+      n = 0;
+    }
+    return n;
+  });
+}
+#endif
+
+// Rows of up to kRegMaxLen keys: one CTA each, 1024 threads while the batch leaves SMs free (a row's
+// latency is the step time), 512 two per SM while the rows fit on the SMs that way, 256 four per SM
+// beyond (prefill: thousands of rows, where throughput counts; H200, 8192 causal rows: 221 -> 185 us,
+// while 64 rows of 8192 take 10.8 us at 256 against 7.5 at 1024). Longer rows, up to kRegMaxClusterLen keys, on sm_90 while the batch's clusters all run at
+// once: a cluster of 1024 x 8 slices, else of 1024 x 16 (half the CTAs); bigger batches stream through
+// the general kernel. NSA_TOPK_REGISTERS=0: never; =short: rows of up to kRegMaxLen only;
+// NSA_TOPK_REG_THREADS=256|512|1024 forces the short rows' block size (all for A/B).
+RegisterShape register_shape(const TopKParams& p, int device) {
+  static const int mode = [] {  // 0 never, 1 short rows only, 2 all
+    const char* e = std::getenv("NSA_TOPK_REGISTERS");
+    return e == nullptr ? 2 : std::strcmp(e, "0") == 0 ? 0 : std::strcmp(e, "short") == 0 ? 1 : 2;
+  }();
+  static const int forced_threads = [] {
+    const char* t = std::getenv("NSA_TOPK_REG_THREADS");
+    return t == nullptr ? 0 : std::atoi(t);
+  }();
+  if (mode == 0) return {};
+  if (p.num_cols <= kRegMaxLen) {
+    const int64_t sms = sm_count(device);
+    const int threads = forced_threads == 256 || forced_threads == 512 || forced_threads == 1024 ? forced_threads
+                        : p.rows <= sms                                                         ? 1024
+                        : p.rows <= 2 * sms                                                     ? 512
+                                                                                                : 256;
+    return RegisterShape{threads, kRegMaxLen / threads, 1};
+  }
+#if defined(NSA_WITH_CUDA) && defined(NSA_SM90A_SASS)
+  if (mode == 1 || compute_capability(device) != 90 || p.num_cols > kRegMaxClusterLen) return {};
+  const int c8 = pow2_at_least((p.num_cols + 8191) / 8192);
+  if (c8 <= kRegMaxCluster && p.rows <= max_active_clusters<8>(device, c8)) return {1024, 8, c8};
+  const int c16 = pow2_at_least((p.num_cols + 16383) / 16384);
+  if (p.rows <= max_active_clusters<16>(device, c16)) return {1024, 16, c16};
+#endif
+  return {};
+}
+
+template <TopKOutput kOut, int kBlock, int kKeys>
+void launch_registers_as(const TopKParams& p, int ctas, gpuStream_t stream) {
+#if defined(NSA_WITH_CUDA)
+  if constexpr (kBlock == 1024) {
+    if (ctas > 1) {
+      cudaLaunchAttribute attr[1];
+      const cudaLaunchConfig_t cfg = register_config<kBlock, kKeys, true>(p, ctas, stream, attr);
+      NSA_GPU_CHECK(cudaLaunchKernelEx(&cfg, topk_registers_kernel<kOut, kBlock, kKeys, true>, p));
+      return;
+    }
+  }
+#endif
+  topk_registers_kernel<kOut, kBlock, kKeys, false><<<static_cast<unsigned>(p.rows), kBlock, 0, stream>>>(p);
+  NSA_LAUNCH_CHECK("topk_registers_kernel");
+}
+
+// The register kernel, when the batch suits it (register_shape). Its rows are deterministic whether
+// asked or not.
 template <TopKOutput kOut>
 bool launch_registers(const TopKParams& p, int device, gpuStream_t stream) {
-  static const bool off = [] {
-    const char* e = std::getenv("NSA_TOPK_REGISTERS");
-    return e != nullptr && std::strcmp(e, "0") == 0;
-  }();
-  if (off || p.num_cols > kRegMaxLen) return false;
-  const unsigned grid = static_cast<unsigned>(p.rows);
-  switch (register_threads(p, device)) {
-    case 1024: topk_registers_kernel<kOut, 1024><<<grid, 1024, 0, stream>>>(p); break;
-    case 512: topk_registers_kernel<kOut, 512><<<grid, 512, 0, stream>>>(p); break;
-    default: topk_registers_kernel<kOut, 256><<<grid, 256, 0, stream>>>(p); break;
-  }
-  NSA_LAUNCH_CHECK("topk_registers_kernel");
+  const RegisterShape s = register_shape(p, device);
+  if (s.threads == 0) return false;
+  if (s.threads == 256) launch_registers_as<kOut, 256, 32>(p, 1, stream);
+  else if (s.threads == 512) launch_registers_as<kOut, 512, 16>(p, 1, stream);
+  else if (s.keys == 8) launch_registers_as<kOut, 1024, 8>(p, s.ctas, stream);
+  else launch_registers_as<kOut, 1024, 16>(p, s.ctas, stream);
   return true;
 }
 
