@@ -345,30 +345,29 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
 
 // ---- rows of up to 8 x 16384 keys: every key in registers, long rows over a thread-block cluster ----
 //
-// kBlock threads per CTA, thread t of cluster rank r holding positions r * kSlice + kKeys * t .. + kKeys - 1
-// (kSlice = kBlock * kKeys) as keys in registers: the row is read from global memory once and no pass
-// touches memory again. Rows of up to 8192 keys run on one CTA (1024 x 8 for small batches, 512 x 16 two
-// per SM, 256 x 32 four per SM beyond: register_shape); longer rows (sm_90) on a cluster of up to 8 CTAs of 1024 x 8 or 1024 x 16, so that B = 1
-// spreads over 8 SMs and every slice still lives in registers.
+// kBlock threads per CTA, thread t of cluster rank r holding positions r * kSlice + kKeys * t .. + kKeys
+// - 1 (kSlice = kBlock * kKeys) as keys in registers: the row is read from global memory once and no
+// pass touches memory again. Rows of up to 8192 keys run on one CTA (1024 x 8 for small batches, 512 x
+// 16 two per SM, 256 x 32 four per SM beyond: register_shape); longer rows (sm_90) on a cluster of up
+// to 8 CTAs of 1024 x 8 or 1024 x 16, so that B = 1 spreads over 8 SMs and every slice still lives in
+// registers.
 //
 // Three passes (the general kernel's digits: 11 + 11 + 10 bits from the top) histogram the keys still
 // matching the digits chosen so far; 256 threads choose each bin from the CTA's histogram, or in a
 // cluster warp 0 of every CTA from every CTA's group sums and then the chosen group's bins
 // (cluster_choose_bin), so all of them choose the same bin after one cluster barrier a pass. With the
-// threshold known, one block
-// scan over per-thread counts (plus the counts of the cluster's earlier CTAs) gives every selected key
-// its output slot in position order: rows are deterministic by construction (the k largest under
-// (value desc, position asc), ascending), at no extra cost.
+// threshold known, one block scan over per-thread counts (plus the counts of the cluster's earlier
+// CTAs) gives every selected key its output slot in position order: rows are deterministic by
+// construction (the k largest under (value desc, position asc), ascending), at no extra cost.
 //
 // Why: a row's time is a chain of block-wide phases, each paying its warps' issue slots and latencies.
 // clock64 per phase on the H100 (1024 threads, a row of 8192, cycles): lengths 1020, load 1470, then
 // per pass histogram + bin choice 2400 / 2470 / 1720, scan 1350, staging 1550, write-out 560 (~6.5 us
 // of the 7.1 us measured per launch). The general kernel spends ~37.7 k warp instructions on the same
 // row (ncu; per-key sweeps over shared memory); here a pass over the registers is ~3 instructions a
-// key. Measured and not kept:
-// compacting pass 0's bin to a shared list (the compaction cost what the later passes saved), 8-bit
-// digits (four passes), every thread choosing bins (kPer-way bank conflicts until read as vectors),
-// scattered global stores of the output (~2000 cycles).
+// key. Measured and not kept: compacting pass 0's bin to a shared list (the compaction cost what the
+// later passes saved), 8-bit digits (four passes), every thread choosing bins (kPer-way bank
+// conflicts until read as vectors), scattered global stores of the output (~2000 cycles).
 
 // Probe build only (-DNSA_TOPK_TRACE; benchmarks/probes/topk_trace.js): thread 0 of each CTA of row 0
 // prints the clock64 cycles between the register kernel's phase marks.
