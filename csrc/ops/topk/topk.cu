@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "gpu/check.h"
+#include "gpu/pdl.h"
 #include "ops/topk/topk.h"
 #if defined(NSA_WITH_CUDA)
 #include <cooperative_groups.h>
@@ -180,6 +181,7 @@ constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
 template <bool kDeterministic, TopKOutput kOut>
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
+  pdl_wait();  // (launch_topk) no global access before this
   extern __shared__ uint32_t smem_topk[];
   int* hist = reinterpret_cast<int*>(smem_topk);
   int* merged_space = hist + kBins;
@@ -515,7 +517,7 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
     c_hi += peer[g_hi];
     c_lo += peer[g_lo];
   }
-  const int mine = c_hi + c_lo, incl = warp_inclusive_scan(mine), above = incl - mine;
+  const int mine = c_hi + c_lo, incl = gpu_inclusive_scan32(mine), above = incl - mine;
   // The lane whose groups hold it (the counts of the prefix bin sum to at least `remaining`).
   const int src = __ffs(gpu_ballot32(above < remaining && remaining <= incl)) - 1;
   const bool in_hi = above + c_hi >= remaining;
@@ -527,7 +529,7 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
     if (r >= ctas) break;
     c += cluster_peer(local, r)[bin];
   }
-  const int above_bin = above_group + warp_inclusive_scan(c) - c;
+  const int above_bin = above_group + gpu_inclusive_scan32(c) - c;
   if (above_bin < remaining && above_bin + c >= remaining) {
     *s_bin = bin;
     *s_above = above_bin;
@@ -537,6 +539,7 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
 // kCluster: a row over a cluster of CTAs (launched with a cluster dimension); else one CTA per row.
 template <TopKOutput kOut, int kBlock, int kKeys, bool kCluster>
 __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(const TopKParams p) {
+  pdl_wait();  // (launch_topk) no global access before this
   static_assert(!kCluster || kBlock == 1024, "clusters of 1024-thread CTAs");
   constexpr int kSlice = kBlock * kKeys;  // keys per CTA (< 2^16: the packed counts below)
   static_assert(kSlice < 65536, "counts are packed in 16 bits");
@@ -621,8 +624,8 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
         g = t[0];
         e = t[1];
       }
-      g = warp_inclusive_scan(g);
-      e = warp_inclusive_scan(e);
+      g = gpu_inclusive_scan32(g);
+      e = gpu_inclusive_scan32(e);
       if (threadIdx.x == 31) {
         s_before[0] = g;
         s_before[1] = e;
@@ -661,6 +664,27 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
 }
 
 // ---- launch ----
+
+// Every top-k kernel starts with pdl_wait(); on sm_90+ it is launched as a programmatic dependent
+// (gpu/pdl.h), so its launch and the placement of its CTAs hide under the tail of the kernel before it
+// (in a decode step the paged logits it reads; H200, 64 x 8192: 7.52 -> 7.00 us). `cluster` > 1: a
+// thread-block cluster of that many CTAs per row.
+template <class Kernel>
+void launch_topk(Kernel kernel, unsigned grid, unsigned block, size_t smem, unsigned cluster, int device, gpuStream_t stream,
+                 const TopKParams& p) {
+#if defined(NSA_WITH_CUDA)
+  const bool pdl = compute_capability(device) >= 90;
+  if (pdl || cluster > 1) {
+    launch_ex(kernel, dim3(grid), dim3(block), smem, stream, pdl, cluster, p);
+    return;
+  }
+#else
+  (void)device;
+  (void)cluster;
+#endif
+  kernel<<<grid, block, smem, stream>>>(p);
+  NSA_LAUNCH_CHECK("topk");
+}
 
 constexpr int kMaxCluster = 8;             // the portable size (16 was measured slower at B = 1 on the H100)
 constexpr int64_t kMinClusterCols = 16384;  // shorter rows: one CTA (the merges cost more than they save)
@@ -773,19 +797,13 @@ RegisterShape register_shape(const TopKParams& p, int device) {
 }
 
 template <TopKOutput kOut, int kBlock, int kKeys>
-void launch_registers_as(const TopKParams& p, int ctas, gpuStream_t stream) {
-#if defined(NSA_WITH_CUDA)
-  if constexpr (kBlock == 1024) {
-    if (ctas > 1) {
-      cudaLaunchAttribute attr[1];
-      const cudaLaunchConfig_t cfg = register_config<kBlock, kKeys, true>(p, ctas, stream, attr);
-      NSA_GPU_CHECK(cudaLaunchKernelEx(&cfg, topk_registers_kernel<kOut, kBlock, kKeys, true>, p));
-      return;
-    }
+void launch_registers_as(const TopKParams& p, int ctas, int device, gpuStream_t stream) {
+  const unsigned grid = static_cast<unsigned>(p.rows * ctas);
+  if (ctas > 1) {
+    if constexpr (kBlock == 1024) launch_topk(topk_registers_kernel<kOut, kBlock, kKeys, true>, grid, kBlock, 0, ctas, device, stream, p);
+  } else {
+    launch_topk(topk_registers_kernel<kOut, kBlock, kKeys, false>, grid, kBlock, 0, 1, device, stream, p);
   }
-#endif
-  topk_registers_kernel<kOut, kBlock, kKeys, false><<<static_cast<unsigned>(p.rows), kBlock, 0, stream>>>(p);
-  NSA_LAUNCH_CHECK("topk_registers_kernel");
 }
 
 // The register kernel, when the batch suits it (register_shape). Its rows are deterministic whether
@@ -794,10 +812,10 @@ template <TopKOutput kOut>
 bool launch_registers(const TopKParams& p, int device, gpuStream_t stream) {
   const RegisterShape s = register_shape(p, device);
   if (s.threads == 0) return false;
-  if (s.threads == 256) launch_registers_as<kOut, 256, 32>(p, 1, stream);
-  else if (s.threads == 512) launch_registers_as<kOut, 512, 16>(p, 1, stream);
-  else if (s.keys == 8) launch_registers_as<kOut, 1024, 8>(p, s.ctas, stream);
-  else launch_registers_as<kOut, 1024, 16>(p, s.ctas, stream);
+  if (s.threads == 256) launch_registers_as<kOut, 256, 32>(p, 1, device, stream);
+  else if (s.threads == 512) launch_registers_as<kOut, 512, 16>(p, 1, device, stream);
+  else if (s.keys == 8) launch_registers_as<kOut, 1024, 8>(p, s.ctas, device, stream);
+  else launch_registers_as<kOut, 1024, 16>(p, s.ctas, device, stream);
   return true;
 }
 
@@ -812,27 +830,7 @@ void launch(const TopKParams& p, int device, gpuStream_t stream) {
     return true;
   });
   const int ctas = cluster_size(p, device);
-  const unsigned grid = static_cast<unsigned>(p.rows * ctas);
-#if defined(NSA_WITH_CUDA)
-  if (ctas > 1) {
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(grid);
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = kSmemBytes;
-    cfg.stream = stream;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    NSA_GPU_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
-    return;
-  }
-#endif
-  kernel<<<grid, kThreads, kSmemBytes, stream>>>(p);
-  NSA_LAUNCH_CHECK("topk_kernel");
+  launch_topk(kernel, static_cast<unsigned>(p.rows * ctas), kThreads, kSmemBytes, static_cast<unsigned>(ctas), device, stream, p);
 }
 
 template <bool kDeterministic>
