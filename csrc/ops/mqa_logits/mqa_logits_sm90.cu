@@ -253,6 +253,7 @@ __device__ __forceinline__ Span request_span(const MqaLogitsParams& p, int b) {
   s.end = hi > 0 ? hi : 0;
   return s;
 }
+
 __device__ __forceinline__ int64_t warp_sum(int64_t v) {
 #pragma unroll
   for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
@@ -342,39 +343,83 @@ __device__ __forceinline__ int32_t cost_of(int32_t tiles) { return tiles > 0 ? t
 
 // Schedule (producer warp): this CTA's slice [s*C/G, (s+1)*C/G) of the batch's cost C (tiles plus
 // kSwitchTiles per request with tiles), located by request; the slice takes the tiles whose cost
-// positions fall in it. The warp scans the tile counts (32 requests per step, the first 128 kept in
-// registers) and goes straight on to its first block-table read; the consumers only need the tile
-// count, handed over through shared memory (named barrier kBarSchedule). One warp per CTA reading
-// context_lens also keeps the start-up burst on those few L2 lines small. The slice index s interleaves
-// the CTAs that share an SM (c, c + S, c + 2S, ... for S SMs) onto neighbouring slices, so each SM's
-// total differs from the mean by at most ~1 tile.
-__device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
+// positions fall in it. Up to kKept * 32 requests (decode batches) the warp holds every request's span
+// in registers (request c * 32 + lane in kept[c]) and walks them once. Beyond, each lane sums a
+// contiguous block of ceil(requests / 32) requests (independent loads, so their latencies overlap), one
+// warp scan orders the blocks, and only the requests from the block holding the slice's start to the
+// one holding its end are walked (read again). (Walking every request 32 per step cost one L2 round trip
+// plus two scans per step, twice over the batch: ~40-50 us for the last CTAs of a 2048-request prefill
+// chunk while their consumers waited (ncu: 8 % of warp samples at the schedule barrier, S = 8192). H200,
+// same call: ragged S = 2048 / 4096 / 8192 fast 85 / 265 / 898 -> 78 / 247 / 854 us; decode B = 1 at
+// 64k-128k tokens +0.15 us, for no reason found in the decode path, which is the walk as before.) The warp goes
+// straight on to its first block-table read; the consumers only need the tile count, handed over
+// through shared memory (named barrier kBarSchedule). The slice index s interleaves the CTAs that share
+// an SM (c, c + S, c + 2S, ... for S SMs) onto neighbouring slices, so each SM's total differs from the
+// mean by at most ~1 tile.
+constexpr int kKept = 4;  // chunks of 32 spans the warp keeps in registers
+
+// The slice [tile(x0), tile(x1)) (tile(C) = every tile, never searched), walking requests [b0, b1)
+// 32 per step from cost acc_cost and tile acc_tiles; x0's request lies in the range, and x1's too
+// unless x1 = C. Spans come from `kept` (chunk c - b0 of 32, b0 = 0) or are read.
+template <bool kFromKept>
+__device__ __forceinline__ Slice walk(const MqaLogitsParams& p, int64_t x0, int64_t x1, int64_t total_tiles, int b0, int b1,
+                                      const Span (&kept)[kKept], int64_t acc_cost, int64_t acc_tiles, int lane) {
   Slice out;
-  constexpr int kKept = 4;
-  Span kept[kKept];  // spans of requests c * 32 + lane
-  int64_t total_cost = 0, total_tiles = 0;
-  const int requests = requests_of(p), chunks = (requests + 31) / 32;
+  int64_t tile0 = 0, tile1 = total_tiles;
+  bool found0 = false;
+  for (int c = b0, chunk = 0; c < b1; c += 32, ++chunk) {
+    const int b = c + lane;
+    Span span;
+    if constexpr (kFromKept) {
 #pragma unroll
-  for (int c = 0; c < kKept; ++c) {  // all loads first, then the sums
-    const int b = c * 32 + lane;
-    if (b < requests) kept[c] = request_span(p, b);
+      for (int j = 0; j < kKept; ++j)
+        if (j == chunk) span = kept[j];
+    } else if (b < b1) {
+      span = request_span(p, b);
+    }
+    const int32_t t = span_tiles(span), k = cost_of(t);
+    // (int32: a chunk holds < 2^31 tile units, requests have < 2^25 tiles)
+    const int32_t incl_t = gpu_inclusive_scan32(t), incl_k = gpu_inclusive_scan32(k);
+    // The tile index of cost position x if x's request is in this chunk (its lane in src), else -1:
+    // the tiles of earlier requests, plus those of x's request whose positions (after its
+    // kSwitchTiles) come before x.
+    auto locate = [&](int64_t x, int& src) -> int64_t {
+      const uint32_t hit = __ballot_sync(0xffffffffu, x < acc_cost + incl_k);
+      if (hit == 0) return -1;
+      src = __ffs(hit) - 1;
+      const int64_t start_cost = acc_cost + __shfl_sync(0xffffffffu, incl_k - k, src);
+      const int64_t start_tile = acc_tiles + __shfl_sync(0xffffffffu, incl_t - t, src);
+      const int64_t tiles_src = __shfl_sync(0xffffffffu, t, src);
+      return start_tile + min(max(x - start_cost - kSwitchTiles, int64_t(0)), tiles_src);
+    };
+    if (!found0) {
+      int src = 0;
+      const int64_t at = locate(x0, src);
+      if (at >= 0) {
+        found0 = true;
+        tile0 = at;
+        out.first_b = c + src;
+        out.first_tile = at - (acc_tiles + __shfl_sync(0xffffffffu, incl_t - t, src));
+        out.first_span = Span{__shfl_sync(0xffffffffu, span.end, src), __shfl_sync(0xffffffffu, span.t0, src)};
+      }
+    }
+    int src1 = 0;
+    const int64_t at1 = locate(x1, src1);  // (x1 >= x0: found with or after x0)
+    if (at1 >= 0) {
+      tile1 = at1;
+      break;
+    }
+    acc_cost += __shfl_sync(0xffffffffu, incl_k, 31);
+    acc_tiles += __shfl_sync(0xffffffffu, incl_t, 31);
   }
-#pragma unroll
-  for (int c = 0; c < kKept; ++c) {
-    total_tiles += warp_sum(span_tiles(kept[c]));
-    total_cost += warp_sum(cost_of(span_tiles(kept[c])));
-  }
-  MQA_TRACE(if (lane == 0) s_t[5] = trace_after(total_cost);)
-#pragma unroll 4
-  for (int c = kKept; c < chunks; ++c) {
-    const int b = c * 32 + lane;
-    const int32_t t = b < requests ? span_tiles(request_span(p, b)) : 0;
-    total_tiles += warp_sum(t);
-    total_cost += warp_sum(cost_of(t));
-  }
+  out.tiles = found0 ? tile1 - tile0 : 0;
+  return out;
+}
+
+// This CTA's cost range [c0, c1) of the batch's total cost C over G CTAs.
+__device__ __forceinline__ void slice_costs(int64_t total_cost, int ctas_per_sm, int64_t& c0, int64_t& c1) {
   const int sms = gridDim.x / ctas_per_sm;
   const int slice = gridDim.x % ctas_per_sm == 0 ? (blockIdx.x % sms) * ctas_per_sm + blockIdx.x / sms : blockIdx.x;
-  int64_t c0, c1;
   // Below this cost, total * (slice + 1) fits 32 bits for grids up to 2048 CTAs (2^21 * 2^11 = 2^32).
   constexpr int64_t kCostFor32BitDivision = int64_t(1) << 21;
   if (total_cost < kCostFor32BitDivision && gridDim.x <= 2048) {  // 32-bit division: total * (slice + 1) < 2^32
@@ -385,52 +430,55 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
     c0 = total_cost * slice / gridDim.x;
     c1 = total_cost * (slice + 1) / gridDim.x;
   }
-  // Tile index (over the batch) of cost position x: the tiles of earlier requests, plus those of x's
-  // request whose positions (after its kSwitchTiles) come before x. The slice is [tile(c0), tile(c1)).
-  int64_t acc_cost = 0, acc_tiles = 0, tile0 = 0, tile1 = total_tiles;  // c1 = C is past every request
-  bool found0 = false;
-  for (int c = 0; c < chunks && c0 < c1; ++c) {  // an empty slice (c0 == c1) looks for nothing
-    const int b = c * 32 + lane;
-    Span span;
-#pragma unroll
-    for (int j = 0; j < kKept; ++j)
-      if (j == c) span = kept[j];
-    if (c >= kKept && b < requests) span = request_span(p, b);
-    const int32_t t = span_tiles(span), k = cost_of(t);
-    // (int32: a chunk holds < 2^31 tile units, requests have < 2^25 tiles)
-    const int32_t incl_t = gpu_inclusive_scan32(t), incl_k = gpu_inclusive_scan32(k);
-    // The tile index of cost position x if x's request is in this chunk (its lane in src), else -1.
-    auto locate = [&](int64_t x, int& src) -> int64_t {
-      const uint32_t hit = __ballot_sync(0xffffffffu, x < acc_cost + incl_k);
-      if (hit == 0) return -1;
-      src = __ffs(hit) - 1;
-      const int64_t start_cost = acc_cost + __shfl_sync(0xffffffffu, incl_k - k, src);
-      const int64_t start_tile = acc_tiles + __shfl_sync(0xffffffffu, incl_t - t, src);
-      const int64_t tiles_src = __shfl_sync(0xffffffffu, t, src);
-      return start_tile + min(max(x - start_cost - kSwitchTiles, int64_t(0)), tiles_src);
-    };
-    if (!found0) {  // c0 < c1 <= C: c0's request exists, in this chunk or a later one
-      int src = 0;
-      const int64_t at = locate(c0, src);
-      if (at >= 0) {
-        found0 = true;
-        tile0 = at;
-        out.first_b = c * 32 + src;
-        out.first_tile = at - (acc_tiles + __shfl_sync(0xffffffffu, incl_t - t, src));
-        out.first_span = Span{__shfl_sync(0xffffffffu, span.end, src), __shfl_sync(0xffffffffu, span.t0, src)};
-      }
-    }
-    int src1 = 0;
-    const int64_t at1 = locate(c1, src1);
-    if (at1 >= 0) {  // c1 is at or after c0, so c0 was found by now
-      tile1 = at1;
-      break;
-    }
-    acc_cost += __shfl_sync(0xffffffffu, incl_k, 31);
-    acc_tiles += __shfl_sync(0xffffffffu, incl_t, 31);
+}
+
+// schedule() for batches of more than kKept * 32 requests (prefill chunks).
+__device__ __forceinline__ Slice schedule_blocks(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
+  const int requests = requests_of(p);
+  const Span kept[kKept] = {};  // (walk<false> reads the spans)
+  int64_t c0, c1;
+  const int per_lane = (requests + 31) / 32;
+  const int b0 = min(lane * per_lane, requests), b1 = min(b0 + per_lane, requests);  // this lane's block
+  int64_t tiles = 0, cost = 0;
+#pragma unroll 4
+  for (int b = b0; b < b1; ++b) {
+    const int32_t t = span_tiles(request_span(p, b));
+    tiles += t;
+    cost += cost_of(t);
   }
-  out.tiles = found0 ? tile1 - tile0 : 0;
-  return out;
+  const int64_t incl_tiles = gpu_inclusive_scan32(tiles), incl_cost = gpu_inclusive_scan32(cost);
+  const int64_t total_cost = __shfl_sync(0xffffffffu, incl_cost, 31);
+  MQA_TRACE(if (lane == 0) s_t[5] = trace_after(total_cost);)
+  slice_costs(total_cost, ctas_per_sm, c0, c1);
+  if (c0 >= c1) return Slice{};
+  // Walk from the block holding c0 to the one holding c1 (c1 = C: c0's block).
+  const int src0 = __ffs(__ballot_sync(0xffffffffu, c0 < incl_cost)) - 1;
+  const int src1 = c1 < total_cost ? __ffs(__ballot_sync(0xffffffffu, c1 < incl_cost)) - 1 : src0;
+  return walk<false>(p, c0, c1, __shfl_sync(0xffffffffu, incl_tiles, 31), __shfl_sync(0xffffffffu, b0, src0),
+                     __shfl_sync(0xffffffffu, b1, src1), kept, __shfl_sync(0xffffffffu, incl_cost - cost, src0),
+                     __shfl_sync(0xffffffffu, incl_tiles - tiles, src0), lane);
+}
+
+__device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
+  const int requests = requests_of(p);
+  Span kept[kKept];
+  int64_t c0, c1;
+  if (requests <= kKept * 32) {
+#pragma unroll
+    for (int c = 0; c < kKept; ++c)  // all loads first, then the sums
+      if (c * 32 + lane < requests) kept[c] = request_span(p, c * 32 + lane);
+    int64_t total_tiles = 0, total_cost = 0;
+#pragma unroll
+    for (int c = 0; c < kKept; ++c) {
+      total_tiles += warp_sum(span_tiles(kept[c]));
+      total_cost += warp_sum(cost_of(span_tiles(kept[c])));
+    }
+    MQA_TRACE(if (lane == 0) s_t[5] = trace_after(total_cost);)
+    slice_costs(total_cost, ctas_per_sm, c0, c1);
+    if (c0 >= c1) return Slice{};  // an empty slice
+    return walk<true>(p, c0, c1, total_tiles, 0, requests, kept, 0, 0, lane);
+  }
+  return schedule_blocks(p, ctas_per_sm, lane, s_t);
 }
 
 // Producer, at each new request (lane 0): the rows' ranges into the header, then one bulk copy of the
