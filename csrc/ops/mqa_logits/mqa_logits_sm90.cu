@@ -727,21 +727,25 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
     for (int ks = 0; ks < kSteps; ++ks) wgmma_rs<kHeads, kFp8>(acc, a[ks], desc0 + n * kRowDesc + uint64_t(ks * 16), ks);
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    // acc[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum; then over tig.
-    float s0 = 0.f, s1 = 0.f;
+    // acc[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum (fused multiply-adds into
+    // four partial sums: H / 4 dependent steps each); then over tig.
+    float s0a = 0.f, s0b = 0.f, s1a = 0.f, s1b = 0.f;
 #pragma unroll
     for (int j = 0; j < kHeads / 8; ++j) {
       const float2 wv = *reinterpret_cast<const float2*>(r.wsm + n * kHeads + 8 * j + 2 * tig);
-      s0 += wv.x * fmaxf(acc[j][0], 0.f) + wv.y * fmaxf(acc[j][1], 0.f);
-      s1 += wv.x * fmaxf(acc[j][2], 0.f) + wv.y * fmaxf(acc[j][3], 0.f);
+      s0a = fmaf(wv.x, fmaxf(acc[j][0], 0.f), s0a);
+      s0b = fmaf(wv.y, fmaxf(acc[j][1], 0.f), s0b);
+      s1a = fmaf(wv.x, fmaxf(acc[j][2], 0.f), s1a);
+      s1b = fmaf(wv.y, fmaxf(acc[j][3], 0.f), s1b);
     }
-    s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
-    s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
-    s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
-    s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+    // Token row0's sum ends in lane tig 0, row0 + 8's in tig 1: each of a pair sends the other the
+    // partial it does not keep, then the pairs (tig, tig ^ 2) add theirs.
+    const float s0 = s0a + s0b, s1 = s1a + s1b;
+    float v = ((tig & 1) ? s1 : s0) + __shfl_xor_sync(0xffffffffu, (tig & 1) ? s0 : s1, 1);
+    v += __shfl_xor_sync(0xffffffffu, v, 2);
     float* out = p.out + (int64_t(b) * rows + n) * p.out_stride;
     const int64_t pos = tig == 0 ? pos0 : pos1, begin = s_rows[n][0];
-    if (tig < 2 && pos >= begin && pos < s_rows[n][1]) out[mqa_out_col(p, pos, begin)] = tig == 0 ? sc0 * s0 : sc1 * s1;
+    if (tig < 2 && pos >= begin && pos < s_rows[n][1]) out[mqa_out_col(p, pos, begin)] = (tig == 0 ? sc0 : sc1) * v;
   }
 }
 
