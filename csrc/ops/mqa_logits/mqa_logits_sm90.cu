@@ -719,8 +719,11 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
     }
   }
   const int tig = lane & 3, rows = rows_per_request(p);
-  const int64_t pos1 = pos0 + 8;
-  for (int n = 0; n < rows; ++n) {
+  const int64_t pos = tig == 0 ? pos0 : pos0 + 8;  // the token whose score this lane writes (tig < 2)
+  // Row n's output element for `pos`: out_pos + n * out_stride, less the row's begin when compressed
+  // (mqa_out_col), one pointer step per row instead of the row's address from b, n and the stride.
+  float* out_pos = p.out + int64_t(b) * rows * p.out_stride + pos;
+  for (int n = 0; n < rows; ++n, out_pos += p.out_stride) {
     float acc[kHeads / 8][4];
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
@@ -743,9 +746,8 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
     const float s0 = s0a + s0b, s1 = s1a + s1b;
     float v = ((tig & 1) ? s1 : s0) + __shfl_xor_sync(0xffffffffu, (tig & 1) ? s0 : s1, 1);
     v += __shfl_xor_sync(0xffffffffu, v, 2);
-    float* out = p.out + (int64_t(b) * rows + n) * p.out_stride;
-    const int64_t pos = tig == 0 ? pos0 : pos1, begin = s_rows[n][0];
-    if (tig < 2 && pos >= begin && pos < s_rows[n][1]) out[mqa_out_col(p, pos, begin)] = (tig == 0 ? sc0 : sc1) * v;
+    const int64_t begin = s_rows[n][0];
+    if (tig < 2 && pos >= begin && pos < s_rows[n][1]) out_pos[p.compressed ? -begin : 0] = (tig == 0 ? sc0 : sc1) * v;
   }
 }
 
