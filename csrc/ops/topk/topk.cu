@@ -764,10 +764,12 @@ int max_active_clusters(int device, int ctas) {
 // Rows of up to kRegMaxLen keys: one CTA each, 1024 threads while the batch leaves SMs free (a row's
 // latency is the step time), 512 two per SM while the rows fit on the SMs that way, 256 four per SM
 // beyond (prefill: thousands of rows, where throughput counts; H200, 8192 causal rows: 221 -> 185 us,
-// while 64 rows of 8192 take 10.8 us at 256 against 7.5 at 1024). Longer rows, up to kRegMaxClusterLen keys, on sm_90 while the batch's clusters all run at
-// once: a cluster of 1024 x 8 slices, else of 1024 x 16 (half the CTAs); bigger batches stream through
-// the general kernel. NSA_TOPK_REGISTERS=0: never; =short: rows of up to kRegMaxLen only;
-// NSA_TOPK_REG_THREADS=256|512|1024 forces the short rows' block size (all for A/B).
+// while 64 rows of 8192 take 10.8 us at 256 against 7.5 at 1024). Longer rows, up to kRegMaxClusterLen
+// keys, on sm_90 while the batch's clusters all run at once: a cluster of 1024 x 8 slices, else of
+// 1024 x 16 (half the CTAs; H200, 1 x 131072: 20.1 -> 17.5 us, 4 x 65536: 17.6 -> 14.6, deterministic
+// at the same cost); bigger batches stream through the general kernel. NSA_TOPK_REGISTERS=0: never;
+// =short: rows of up to kRegMaxLen only; NSA_TOPK_REG_THREADS=256|512|1024 forces the short rows' block
+// size (all for A/B).
 RegisterShape register_shape(const TopKParams& p, int device) {
   static const int mode = [] {  // 0 never, 1 short rows only, 2 all
     const char* e = std::getenv("NSA_TOPK_REGISTERS");
