@@ -351,9 +351,9 @@ __device__ __forceinline__ int32_t cost_of(int32_t tiles) { return tiles > 0 ? t
 // plus two scans per step, twice over the batch: ~40-50 us for the last CTAs of a 2048-request prefill
 // chunk while their consumers waited (ncu: 8 % of warp samples at the schedule barrier, S = 8192). H200,
 // same call: ragged S = 2048 / 4096 / 8192 fast 85 / 265 / 898 -> 78 / 247 / 854 us; decode B = 1 at
-// 64k-128k tokens +0.15-0.25 us, for no reason found in the decode path, which is the walk as before.) The warp goes
-// straight on to its first block-table read; the consumers only need the tile count, handed over
-// through shared memory (named barrier kBarSchedule). The slice index s interleaves the CTAs that share
+// 64k-128k tokens +0.15-0.25 us, for no reason found in the decode path, which is the walk as before.)
+// The warp goes straight on to its first block-table read; the consumers only need the tile count,
+// handed over through shared memory (named barrier kBarSchedule). The slice index s interleaves the CTAs that share
 // an SM (c, c + S, c + 2S, ... for S SMs) onto neighbouring slices, so each SM's total differs from the
 // mean by at most ~1 tile.
 constexpr int kKept = 4;  // chunks of 32 spans the warp keeps in registers
