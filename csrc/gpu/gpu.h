@@ -181,6 +181,13 @@ __device__ __forceinline__ T gpu_inclusive_scan32(T v) {
   }
   return v;
 }
+// Sum over lanes 0..31, in every lane (butterfly).
+template <typename T>
+__device__ __forceinline__ T gpu_warp_sum32(T v) {
+#pragma unroll
+  for (int m = 16; m >= 1; m >>= 1) v += gpu_shfl_xor(v, m, 32);
+  return v;
+}
 __device__ __forceinline__ uint32_t gpu_ballot32(bool pred) {
 #if defined(NSA_WITH_HIP)
   return static_cast<uint32_t>(__ballot(pred) & 0xffffffffull);

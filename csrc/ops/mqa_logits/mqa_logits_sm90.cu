@@ -254,11 +254,6 @@ __device__ __forceinline__ Span request_span(const MqaLogitsParams& p, int b) {
   return s;
 }
 
-__device__ __forceinline__ int64_t warp_sum(int64_t v) {
-#pragma unroll
-  for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
-  return v;
-}
 
 #if defined(NSA_MQA_TRACE)  // diagnostic build only: per-CTA timeline in ns (globaltimer), printed at exit
 __device__ __forceinline__ uint64_t trace_now() {
@@ -360,23 +355,16 @@ constexpr int kKept = 4;  // chunks of 32 spans the warp keeps in registers
 
 // The slice [tile(x0), tile(x1)) (tile(C) = every tile, never searched), walking requests [b0, b1)
 // 32 per step from cost acc_cost and tile acc_tiles; x0's request lies in the range, and x1's too
-// unless x1 = C. Spans come from `kept` (chunk c - b0 of 32, b0 = 0) or are read.
-template <bool kFromKept>
-__device__ __forceinline__ Slice walk(const MqaLogitsParams& p, int64_t x0, int64_t x1, int64_t total_tiles, int b0, int b1,
-                                      const Span (&kept)[kKept], int64_t acc_cost, int64_t acc_tiles, int lane) {
+// unless x1 = C. span_of(chunk, b): request b's span (chunk: the step's index from b0; 0 past b1).
+template <class SpanOf>
+__device__ __forceinline__ Slice walk(int64_t x0, int64_t x1, int64_t total_tiles, int b0, int b1, int64_t acc_cost, int64_t acc_tiles,
+                                      int lane, SpanOf span_of) {
   Slice out;
   int64_t tile0 = 0, tile1 = total_tiles;
   bool found0 = false;
   for (int c = b0, chunk = 0; c < b1; c += 32, ++chunk) {
     const int b = c + lane;
-    Span span;
-    if constexpr (kFromKept) {
-#pragma unroll
-      for (int j = 0; j < kKept; ++j)
-        if (j == chunk) span = kept[j];
-    } else if (b < b1) {
-      span = request_span(p, b);
-    }
+    const Span span = b < b1 ? span_of(chunk, b) : Span{};
     const int32_t t = span_tiles(span), k = cost_of(t);
     // (int32: a chunk holds < 2^31 tile units, requests have < 2^25 tiles)
     const int32_t incl_t = gpu_inclusive_scan32(t), incl_k = gpu_inclusive_scan32(k);
@@ -435,7 +423,6 @@ __device__ __forceinline__ void slice_costs(int64_t total_cost, int ctas_per_sm,
 // schedule() for batches of more than kKept * 32 requests (prefill chunks).
 __device__ __forceinline__ Slice schedule_blocks(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
   const int requests = requests_of(p);
-  const Span kept[kKept] = {};  // (walk<false> reads the spans)
   int64_t c0, c1;
   const int per_lane = (requests + 31) / 32;
   const int b0 = min(lane * per_lane, requests), b1 = min(b0 + per_lane, requests);  // this lane's block
@@ -454,9 +441,9 @@ __device__ __forceinline__ Slice schedule_blocks(const MqaLogitsParams& p, int c
   // Walk from the block holding c0 to the one holding c1 (c1 = C: c0's block).
   const int src0 = __ffs(__ballot_sync(0xffffffffu, c0 < incl_cost)) - 1;
   const int src1 = c1 < total_cost ? __ffs(__ballot_sync(0xffffffffu, c1 < incl_cost)) - 1 : src0;
-  return walk<false>(p, c0, c1, __shfl_sync(0xffffffffu, incl_tiles, 31), __shfl_sync(0xffffffffu, b0, src0),
-                     __shfl_sync(0xffffffffu, b1, src1), kept, __shfl_sync(0xffffffffu, incl_cost - cost, src0),
-                     __shfl_sync(0xffffffffu, incl_tiles - tiles, src0), lane);
+  return walk(c0, c1, __shfl_sync(0xffffffffu, incl_tiles, 31), __shfl_sync(0xffffffffu, b0, src0), __shfl_sync(0xffffffffu, b1, src1),
+              __shfl_sync(0xffffffffu, incl_cost - cost, src0), __shfl_sync(0xffffffffu, incl_tiles - tiles, src0), lane,
+              [&](int, int b) { return request_span(p, b); });  // read again
 }
 
 __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per_sm, int lane, uint64_t* s_t) {
@@ -470,13 +457,19 @@ __device__ __forceinline__ Slice schedule(const MqaLogitsParams& p, int ctas_per
     int64_t total_tiles = 0, total_cost = 0;
 #pragma unroll
     for (int c = 0; c < kKept; ++c) {
-      total_tiles += warp_sum(span_tiles(kept[c]));
-      total_cost += warp_sum(cost_of(span_tiles(kept[c])));
+      total_tiles += gpu_warp_sum32(int64_t(span_tiles(kept[c])));
+      total_cost += gpu_warp_sum32(int64_t(cost_of(span_tiles(kept[c]))));
     }
     MQA_TRACE(if (lane == 0) s_t[5] = trace_after(total_cost);)
     slice_costs(total_cost, ctas_per_sm, c0, c1);
     if (c0 >= c1) return Slice{};  // an empty slice
-    return walk<true>(p, c0, c1, total_tiles, 0, requests, kept, 0, 0, lane);
+    return walk(c0, c1, total_tiles, 0, requests, 0, 0, lane, [&](int chunk, int) {
+      Span span;
+#pragma unroll
+      for (int j = 0; j < kKept; ++j)  // (constant indices: kept stays in registers)
+        if (j == chunk) span = kept[j];
+      return span;
+    });
   }
   return schedule_blocks(p, ctas_per_sm, lane, s_t);
 }

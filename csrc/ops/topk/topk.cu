@@ -495,9 +495,7 @@ template <int kBlock>
 __device__ __forceinline__ void group_sums(const int* local, int* sums) {
   const int lane = threadIdx.x & 31;
   for (int g = threadIdx.x >> 5; g < kBinGroups; g += kBlock / 32) {
-    int v = local[g * kGroupBins + lane];
-#pragma unroll
-    for (int m = 16; m >= 1; m >>= 1) v += gpu_shfl_xor(v, m, 32);
+    const int v = gpu_warp_sum32(local[g * kGroupBins + lane]);
     if (lane == 0) sums[g] = v;
   }
 }
@@ -726,31 +724,22 @@ int pow2_at_least(int64_t n) {
 }
 
 #if defined(NSA_WITH_CUDA)
-template <int kBlock, int kKeys, bool kCluster, TopKOutput kOut = TopKOutput::Positions>
-cudaLaunchConfig_t register_config(const TopKParams& p, int ctas, cudaStream_t stream, cudaLaunchAttribute* attr) {
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(p.rows * ctas));
-  cfg.blockDim = dim3(kBlock);
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = kCluster ? 1 : 0;
-  return cfg;
-}
-
 // Clusters of `ctas` CTAs of 1024 threads that the device runs at once (a cluster needs its CTAs on one
 // GPC: on a 132-SM H100 / H200, 15 or 16 clusters of 8, not 132 / 8).
 template <int kKeys>
 int max_active_clusters(int device, int ctas) {
   static PerDevice<int> cache;
   return cache.get(device, ctas, [&] {
-    TopKParams p{};
-    p.rows = 1;
     cudaLaunchAttribute attr[1];
-    cudaLaunchConfig_t cfg = register_config<1024, kKeys, true>(p, ctas, nullptr, attr);
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(ctas));  // one row
+    cfg.blockDim = dim3(1024);
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
     int n = 0;
     if (cudaOccupancyMaxActiveClusters(&n, topk_registers_kernel<TopKOutput::Positions, 1024, kKeys, true>, &cfg) != cudaSuccess) {
       (void)cudaGetLastError();
