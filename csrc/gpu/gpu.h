@@ -195,4 +195,28 @@ __device__ __forceinline__ uint32_t gpu_ballot32(bool pred) {
   return __ballot_sync(0xffffffffu, pred);
 #endif
 }
+
+// Shared-memory updates under a predicate, as one predicated instruction where the compiler would branch
+// around them: in an unrolled loop over a thread's keys nvcc wrapped each `if (p) atomicAdd / store` in
+// its own divergence region (BSSY / BRA / BSYNC: three instructions per key around one; ncu, top-k).
+__device__ __forceinline__ void gpu_shared_add1_if(bool pred, int* addr) {
+#if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__)
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p red.shared.add.u32 [%0], 1;\n}\n" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(addr))),
+               "r"(static_cast<int>(pred))
+               : "memory");
+#else
+  if (pred) atomicAdd(addr, 1);
+#endif
+}
+__device__ __forceinline__ void gpu_shared_store_if(bool pred, int32_t* addr, int32_t v) {
+#if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__)
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p st.shared.b32 [%0], %2;\n}\n" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(addr))),
+               "r"(static_cast<int>(pred)), "r"(v)
+               : "memory");
+#else
+  if (pred) *addr = v;
+#endif
+}
 #endif

@@ -474,7 +474,7 @@ __device__ __forceinline__ void count_digit(const uint32_t (&key)[kKeys], int n,
 #pragma unroll
   for (int u = 0; u < kKeys; ++u) {
     const bool in_bin = shift == 32 || (key[u] >> shift) == prefix;
-    if (u < n && in_bin) atomicAdd(&hist[(key[u] >> (shift - digit_bits)) & mask], 1);
+    gpu_shared_add1_if(u < n && in_bin, &hist[(key[u] >> (shift - digit_bits)) & mask]);
   }
 }
 
@@ -642,7 +642,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   for (int u = 0; u < kKeys; ++u) {
     if (u >= count) continue;  // (not break: the loop stays unrollable)
     const bool above = key[u] > T, equal = key[u] == T;
-    if (above || (equal && eq < take_eq)) stage[gt + min(eq, take_eq) - base] = first + u;
+    gpu_shared_store_if(above || (equal && eq < take_eq), &stage[gt + min(eq, take_eq) - base], first + u);
     gt += above ? 1u : 0u;
     eq += equal ? 1u : 0u;
   }
