@@ -189,6 +189,52 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     expect(Array.from(det)).toEqual(Array.from(want));
   });
 
+  // Rows without rowStarts at every block size of the register kernel: the columns past each length hold
+  // NaN and must never count.
+  test.each([64, 200, 300])('%i rows of up to 8192 keys without rowStarts: columns past the length never count', async (rows) => {
+    const k = 2048, C = 8192;
+    const host = logitsRows(rng, rows, C, C, false);
+    const lens = Array.from({ length: rows }, (_, r) => (r % 4 === 0 ? C : rng.int(0, C + 1)));
+    lens.forEach((n, r) => host.fill(NaN, r * C + n, (r + 1) * C));
+    const logits = Tensor.from(host, [rows, C], { device });
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
+    const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
+    topk(logits, lengths, { k, out });
+    check(host, C, await out.toTypedArray(), k, new Array(rows).fill(0), lens);
+    const det = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
+    const want = topk(Tensor.from(host, [rows, C]), Tensor.from(Int32Array.from(lens), [rows]), { k, deterministic: true }).toTypedArraySync();
+    expect(Array.from(det)).toEqual(Array.from(want));
+  });
+
+  // Batches of long rows too many for the register kernel's clusters run the general kernel, over pairs
+  // of CTAs while the pairs all fit (132-SM GPU: 64 x 65536, slices of 32768 cached in shared memory;
+  // 40 x 70000, slices of 35000 streamed from global memory twice) and one CTA per row beyond (140 x
+  // 40000). Rows at odd offsets (row stride C + 3, rowStarts) and odd lengths: the streamed reads' first
+  // and last positions are read singly. Row 1: 97 % one value (the whole-slice path: the threshold bin
+  // overflows the candidate space). Default tie-aware, deterministic equal to the CPU.
+  test.each([
+    [64, 65536, 0],
+    [40, 70000, 3],
+    [140, 40000, 3],
+  ])('%i rows of %i keys (row stride + %i): the general kernel, default tie-aware, deterministic equal to the CPU', async (rows, C, pad) => {
+    const k = 2048, ld = C + pad;
+    const host = logitsRows(rng, rows, C, ld, false);
+    for (let i = 0; i < host.length; i += 5) if (i % ld < C) host[i] = rng.int(0, 16); // a fifth tied on 16 levels
+    for (let i = ld; i < ld + C; i++) if (rng.next() < 0.97) host[i] = 1.5;
+    const starts = Array.from({ length: rows }, (_, r) => (pad === 0 || r % 2 === 0 ? 0 : rng.int(1, 8)));
+    const lens = starts.map((s, r) => (r % 3 === 0 ? C - s : rng.int(0, C - s + 1)));
+    const logits = Tensor.from(host, [rows, ld], { device }).narrow(1, 0, C);
+    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
+    const rowStarts = Tensor.from(Int32Array.from(starts), [rows], { device });
+    const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
+    topk(logits, lengths, { k, out, rowStarts });
+    check(host, ld, await out.toTypedArray(), k, starts, lens);
+    const det = await topk(logits, lengths, { k, rowStarts, deterministic: true }).toTypedArray();
+    const cpu = Tensor.from(host, [rows, ld]).narrow(1, 0, C);
+    const want = topk(cpu, Tensor.from(Int32Array.from(lens), [rows]), { k, rowStarts: Tensor.from(Int32Array.from(starts), [rows]), deterministic: true }).toTypedArraySync();
+    expect(Array.from(det)).toEqual(Array.from(want));
+  });
+
   test('global slot: blockTable[req, i / P] * P + i % P, per row and per request, -1 kept', async () => {
     const k = 128, C = 3000, rows = 4, P = 64, maxBlocks = Math.ceil(C / P);
     const host = logitsRows(rng, rows, C, C, false);

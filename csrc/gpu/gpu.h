@@ -219,4 +219,38 @@ __device__ __forceinline__ void gpu_shared_store_if(bool pred, int32_t* addr, in
   if (pred) *addr = v;
 #endif
 }
+
+#if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define NSA_CP_ASYNC 1
+#endif
+// Asynchronous global -> shared copies (cp.async, sm_80+; a plain copy elsewhere): 16 (or 4) bytes,
+// zero-filled without any read when !valid; commit closes a group, wait<N> leaves at most N groups of
+// this thread pending.
+__device__ __forceinline__ void gpu_copy16(uint8_t* dst, const uint8_t* src, bool valid) {
+#if defined(NSA_CP_ASYNC)
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+#else
+  *reinterpret_cast<uint4*>(dst) = valid ? *reinterpret_cast<const uint4*>(src) : make_uint4(0, 0, 0, 0);
+#endif
+}
+__device__ __forceinline__ void gpu_copy4(uint8_t* dst, const uint8_t* src, bool valid) {
+#if defined(NSA_CP_ASYNC)
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0));
+#else
+  *reinterpret_cast<uint32_t*>(dst) = valid ? *reinterpret_cast<const uint32_t*>(src) : 0u;
+#endif
+}
+__device__ __forceinline__ void gpu_copy_commit() {
+#if defined(NSA_CP_ASYNC)
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int kPending>
+__device__ __forceinline__ void gpu_copy_wait() {
+#if defined(NSA_CP_ASYNC)
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+#endif
+}
 #endif

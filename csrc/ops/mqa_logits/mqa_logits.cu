@@ -32,41 +32,9 @@ constexpr int kTilesPerCta = 8;
 constexpr int kTileKBytes = kMqaTile * kIndexerHeadDim;      // 8192
 constexpr int kStageBytes = kTileKBytes + kMqaTile * 4;      // + scales
 
-#if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-#define NSA_CP_ASYNC 1
-#endif
 #if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
 #define NSA_FP8_CVT 1  // cvt.rn.f16x2.e4m3x2
 #endif
-
-// 16 (or 4) bytes global -> shared; zero-filled without any read when !valid.
-__device__ __forceinline__ void copy16(uint8_t* dst, const uint8_t* src, bool valid) {
-#if defined(NSA_CP_ASYNC)
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
-#else
-  *reinterpret_cast<uint4*>(dst) = valid ? *reinterpret_cast<const uint4*>(src) : make_uint4(0, 0, 0, 0);
-#endif
-}
-__device__ __forceinline__ void copy4(uint8_t* dst, const uint8_t* src, bool valid) {
-#if defined(NSA_CP_ASYNC)
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0));
-#else
-  *reinterpret_cast<uint32_t*>(dst) = valid ? *reinterpret_cast<const uint32_t*>(src) : 0u;
-#endif
-}
-__device__ __forceinline__ void copy_commit() {
-#if defined(NSA_CP_ASYNC)
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-template <int kPending>
-__device__ __forceinline__ void copy_wait() {
-#if defined(NSA_CP_ASYNC)
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-#endif
-}
 
 // fp8 pair -> f16 pair (exact: every e4m3 value is an f16). lo byte -> lo half.
 __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint16_t v) {
@@ -128,12 +96,12 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int t = ci >> 3, cd = ci & 7;
       const int64_t pos = t0 + t;
       const bool ok = pos < end;
-      copy16(stage + tile_offset(t, cd * 16), ok ? p.k + pos * kIndexerHeadDim + cd * 16 : p.k, ok);
+      gpu_copy16(stage + tile_offset(t, cd * 16), ok ? p.k + pos * kIndexerHeadDim + cd * 16 : p.k, ok);
     }
     for (int t = tid; t < kMqaTile; t += nthreads) {
       const int64_t pos = t0 + t;
       const bool ok = pos < end;
-      copy4(stage + kTileKBytes + 4 * t, reinterpret_cast<const uint8_t*>(ok ? p.k_scale + pos : p.k_scale), ok);
+      gpu_copy4(stage + kTileKBytes + 4 * t, reinterpret_cast<const uint8_t*>(ok ? p.k_scale + pos : p.k_scale), ok);
     }
     return;
   }
@@ -149,7 +117,7 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int t = pi >> 5, d = (pi & 31) * 4;
       int64_t page = 0;
       const bool ok = page_of(t0 + t, page);
-      copy4(stage + tile_offset(t, d), ok ? p.cache + page * page_bytes + d : p.cache, ok);
+      gpu_copy4(stage + tile_offset(t, d), ok ? p.cache + page * page_bytes + d : p.cache, ok);
     }
   } else if (p.layout == KCacheLayout::Preshuffle) {  // a 16-token group is one contiguous 2048-byte span
     for (int ci = tid; ci < kMqaTile * 8; ci += nthreads) {
@@ -158,7 +126,7 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int64_t pos = t0 + grp * 16;
       int64_t page = 0;
       const bool ok = page_of(pos, page);
-      copy16(stage + tile_offset(t, (c >> 4) * 16), ok ? p.cache + page * page_bytes + ((pos & slot_mask) >> 4) * 2048 + c * 16 : p.cache, ok);
+      gpu_copy16(stage + tile_offset(t, (c >> 4) * 16), ok ? p.cache + page * page_bytes + ((pos & slot_mask) >> 4) * 2048 + c * 16 : p.cache, ok);
     }
   } else {
     for (int ci = tid; ci < kMqaTile * 8; ci += nthreads) {
@@ -166,14 +134,14 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int64_t pos = t0 + t;
       int64_t page = 0;
       const bool ok = page_of(pos, page);
-      copy16(stage + tile_offset(t, cd * 16), ok ? p.cache + page * page_bytes + (pos & slot_mask) * kIndexerHeadDim + cd * 16 : p.cache, ok);
+      gpu_copy16(stage + tile_offset(t, cd * 16), ok ? p.cache + page * page_bytes + (pos & slot_mask) * kIndexerHeadDim + cd * 16 : p.cache, ok);
     }
   }
   for (int t = tid; t < kMqaTile; t += nthreads) {
     const int64_t pos = t0 + t;
     int64_t page = 0;
     const bool ok = page_of(pos, page);
-    copy4(stage + kTileKBytes + 4 * t, ok ? p.cache + page * page_bytes + kcache_scale_offset(p.page_size, static_cast<int>(pos & slot_mask)) : p.cache, ok);
+    gpu_copy4(stage + kTileKBytes + 4 * t, ok ? p.cache + page * page_bytes + kcache_scale_offset(p.page_size, static_cast<int>(pos & slot_mask)) : p.cache, ok);
   }
 }
 
@@ -239,7 +207,7 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < count) load_tile(p, base, hi, first + s, pages, pos0, log2_page, smem + s * kStageBytes, tid, kThreadsPerCta);
-    copy_commit();
+    gpu_copy_commit();
   }
 
   // Q rows (heads 16*warp + g and + 8) as f16 A fragments, converted once; dims ks*16 + tig*4 + {0,1}
@@ -267,8 +235,8 @@ __global__ void __launch_bounds__(kHeads * 2) mqa_logits_kernel(const MqaLogitsP
   for (int i = 0; i < count; ++i) {
     if (i + kStages - 1 < count)
       load_tile(p, base, hi, first + i + kStages - 1, pages, pos0, log2_page, smem + ((i + kStages - 1) % kStages) * kStageBytes, tid, kThreadsPerCta);
-    copy_commit();
-    copy_wait<kStages - 1>();
+    gpu_copy_commit();
+    gpu_copy_wait<kStages - 1>();
     __syncthreads();
     const uint8_t* stage = smem + (i % kStages) * kStageBytes;
     const int64_t t0 = base + (first + i) * kMqaTile;

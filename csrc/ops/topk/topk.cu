@@ -81,7 +81,73 @@ __device__ __forceinline__ void visit(int count, KeyAt key_at, Body body) {
 }
 
 
-// ---- clusters: size 1 (one CTA per row) wherever thread-block clusters are not compiled in ----
+// A slice of a row in global memory as a key source: key_at(i) like the others, and visited 16 bytes a
+// load (visit_keys below).
+struct GlobalRow {
+  const float* src;
+  float4* ring;  // visit_row's ring in shared memory
+  __device__ __forceinline__ uint32_t operator()(int i) const { return topk_key(src[i]); }
+};
+
+// visit() for a row in global memory, 16 bytes a copy: each thread streams its float4s through its own
+// kRingStages slots of a ring in shared memory (cp.async), kRingStages - 1 copies ahead of the one it
+// uses; it reads back only what it copied itself, so the ring needs no barrier, and 48 KB per CTA stay
+// in flight without holding registers. (With 8 scalar loads a step a 1024-thread CTA streaming a row
+// kept 32 KB in flight and spent 47 % of its stall samples waiting on them: ncu, H200, 128 x 131072,
+// DRAM at 30 % of peak. Register float4s instead spill at 64 registers.) Positions before the first
+// 16-byte boundary and after the last one are read singly.
+constexpr int kRingStages = 4;
+#if defined(NSA_WITH_HIP)
+constexpr int kRingWords = 0;  // (no cp.async: rows are read with plain loads)
+#else
+constexpr int kRingWords = kRingStages * kThreads * 4;
+#endif
+
+template <class Body>
+__device__ __forceinline__ void visit_row(const float* src, int count, float4* ring, Body body) {
+  const int misaligned = static_cast<int>((reinterpret_cast<uintptr_t>(src) & 15) / 4);
+  const int head = min(count, misaligned == 0 ? 0 : 4 - misaligned);  // positions before the boundary
+  const int vecs = (count - head) / 4;
+  const int t = threadIdx.x;
+  if (t < head) body(t, topk_key(src[t]));
+  const float4* v = reinterpret_cast<const float4*>(src + head);
+  float4* mine = ring + t;  // this thread's slot s: mine[s * kThreads]
+  auto copy = [&](int j, int slot) {
+    gpu_copy16(reinterpret_cast<uint8_t*>(mine + slot * kThreads), reinterpret_cast<const uint8_t*>(v + j), j < vecs);
+    gpu_copy_commit();  // (a group a step, empty past the end: wait<> counts groups)
+  };
+#pragma unroll
+  for (int s = 0; s < kRingStages - 1; ++s) copy(t + s * kThreads, s);
+  for (int j = t, slot = 0; j < vecs; j += kThreads, slot = slot + 1 == kRingStages ? 0 : slot + 1) {
+    // The slot copied into now was read (and its values used) in the step before.
+    copy(j + (kRingStages - 1) * kThreads, slot == 0 ? kRingStages - 1 : slot - 1);
+    gpu_copy_wait<kRingStages - 1>();  // this step's copy has landed
+    const float4 f = mine[slot * kThreads];
+    const int i = head + 4 * j;
+    body(i, topk_key(f.x));
+    body(i + 1, topk_key(f.y));
+    body(i + 2, topk_key(f.z));
+    body(i + 3, topk_key(f.w));
+  }
+  gpu_copy_wait<0>();  // (only empty or unread copies can be pending: none writes after return)
+  const int tail = head + 4 * vecs + t;
+  if (tail < count) body(tail, topk_key(src[tail]));
+}
+
+// Every sweep of the general kernel: rows in global memory through visit_row, keys in shared memory
+// (the cached slice, the candidates) through visit.
+template <class KeyAt, class Body>
+__device__ __forceinline__ void visit_keys(int count, KeyAt key_at, Body body) {
+  visit<8>(count, key_at, body);
+}
+template <class Body>
+__device__ __forceinline__ void visit_keys(int count, GlobalRow row, Body body) {
+#if defined(NSA_CP_ASYNC)
+  visit_row(row.src, count, row.ring, body);
+#else
+  visit<8>(count, row, body);
+#endif
+}
 #if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define NSA_TOPK_CLUSTERS 1
 __device__ __forceinline__ int cluster_ctas() { return static_cast<int>(cooperative_groups::this_cluster().num_blocks()); }
@@ -171,18 +237,21 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
 
 // Dynamic shared memory: [hist: kBins][merged: kBins][region: kRegion words]. The region holds the cached
 // slice (first n words, slices up to kCacheElems) and after it the candidate keys and indices, as many
-// as fit. `merged` is the cluster's histogram (unused by single-CTA rows).
+// as fit; visit_row's ring takes its last kRingWords words, which the candidates of uncached slices
+// leave free (cached slices read global memory only in pass 0, before any candidate is written).
+// `merged` is the cluster's histogram (unused by single-CTA rows).
 #if defined(NSA_WITH_HIP)
 constexpr int kRegion = 12160;  // 64 KB less both histograms and the static variables: AMD's LDS is 64 KB
 #else
 constexpr int kRegion = 49152;  // 208 KB in all: 1024 threads of ~54 registers already mean one CTA per SM
 #endif
+static_assert(kCacheElems + kRingWords <= kRegion, "a cached slice and the ring side by side");
 constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
 template <bool kDeterministic, TopKOutput kOut>
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   pdl_wait();  // (launch_topk) no global access before this
-  extern __shared__ uint32_t smem_topk[];
+  extern __shared__ __align__(16) uint32_t smem_topk[];
   int* hist = reinterpret_cast<int*>(smem_topk);
   int* merged_space = hist + kBins;
   uint32_t* cache = smem_topk + 2 * kBins;
@@ -206,7 +275,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   const float* src = p.logits + row * p.row_stride + start + lo;
   // Uniform over the cluster (from the slice size, not n): every CTA takes the same branches below.
   const bool cached = slice <= kCacheElems;
-  const int cand_cap = (kRegion - (cached ? slice : 0)) / 2;
+  const int cand_cap = (kRegion - (cached ? slice : kRingWords)) / 2;
   uint32_t* cand_key = cache + (cached ? slice : 0);
   int32_t* cand_idx = reinterpret_cast<int32_t*>(cand_key + cand_cap);
   // Output counters: rank 0's, shared by the cluster (a single CTA keeps shared-memory atomics).
@@ -219,7 +288,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   auto histogram_pass = [&](int count, auto key_at, auto bin_of, bool fill_cache, int remaining) {
     for (int b = threadIdx.x; b < kBins; b += kThreads) hist[b] = 0;
     __syncthreads();
-    visit<8>(count, key_at, [&](int i, uint32_t key) {
+    visit_keys(count, key_at, [&](int i, uint32_t key) {
       if (fill_cache) cache[i] = key;  // the first pass over a short slice also caches its keys
       const int bin = bin_of(key);
       if (bin >= 0) atomicAdd(&hist[bin], 1);
@@ -248,7 +317,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   // The slice's keys after pass 0: from shared memory when cached, else read again. The passes below
   // are instantiated once per source (the `cached` test is hoisted out of every loop).
   auto cached_key = [&](int i) { return cache[i]; };
-  auto global_key = [&](int i) { return topk_key(src[i]); };
+  const GlobalRow global_key{src, reinterpret_cast<float4*>(cache + kRegion - kRingWords)};
   // Deterministic: the counts of earlier slices, then the ordered pass; a cluster ends on a barrier so
   // rank 0's counters outlive every CTA's use of them.
   auto finish_in_order = [&](auto key_at) {
@@ -285,14 +354,14 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   }
   // Pass 0 over the slice (its one global read; short slices are cached as they go). It ends on
   // cluster barriers: the counters are zero before any CTA emits.
-  const int in_bin = radix_pass(0, n, [&](int i) { return topk_key(src[i]); }, cached);
+  const int in_bin = radix_pass(0, n, global_key, cached);
   auto rest = [&](auto slice_key) {
     if (in_bin <= cand_cap) {
       // Few keys share the top digit of the k-th largest: emit every key above that digit now and move the
       // ones in it to a candidate list; passes 1-2 and the final pick run over that list only (2 passes over
       // the slice instead of 4).
       const uint32_t top = prefix;  // digit bits 21..31 of the k-th largest
-      visit<8>(n, slice_key, [&](int i, uint32_t key) {
+      visit_keys(n, slice_key, [&](int i, uint32_t key) {
         if ((key & 0xFFE00000u) > top) {
           if (!kDeterministic) out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
         } else if ((key & 0xFFE00000u) == top) {
@@ -331,7 +400,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       return;
     }
     const int gt_total = p.k - remaining;
-    visit<8>(n, slice_key, [&](int i, uint32_t key) {
+    visit_keys(n, slice_key, [&](int i, uint32_t key) {
       if (key > prefix) {
         out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
       } else if (key == prefix) {
@@ -688,9 +757,41 @@ constexpr int kMaxCluster = 8;             // the portable size (16 was measured
 constexpr int64_t kMinClusterCols = 16384;  // shorter rows: one CTA (the merges cost more than they save)
 constexpr int64_t kMinSliceKeys = 8192;
 
-// CTAs per row: a power of two that keeps the batch within half the SMs (measured on the H100: wider
-// clusters in bigger batches queue for whole GPCs and lose), at most 8, with slices of at least
-// kMinSliceKeys. NSA_TOPK_MAX_CLUSTER caps it (1 turns clusters off, for A/B).
+#if defined(NSA_WITH_CUDA)
+// Clusters of `ctas` CTAs of kKernel (1024 threads, kSmem bytes of dynamic shared memory, opted in
+// before) that the device runs at once: a cluster needs its CTAs on one GPC, so on a 132-SM H100 / H200
+// 15 or 16 clusters of 8, not 132 / 8.
+template <auto kKernel, size_t kSmem = 0>
+int max_active_clusters(int device, int ctas) {
+  static PerDevice<int> cache;
+  return cache.get(device, ctas, [&] {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(ctas));  // one row
+    cfg.blockDim = dim3(1024);
+    cfg.dynamicSmemBytes = kSmem;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, kKernel, &cfg) != cudaSuccess) {
+      (void)cudaGetLastError();
+      n = 0;
+    }
+    return n;
+  });
+}
+#endif
+
+// The general kernel's CTAs per row: the widest power of two (at most 8, slices of at least
+// kMinSliceKeys) at which every cluster of the batch runs at once, so that a batch that leaves SMs idle
+// with one CTA per row spreads over them without a second wave (64 x 65536: 128 CTAs as 64 pairs, each
+// slice cached in shared memory, instead of 64 CTAs reading their rows twice). NSA_TOPK_MAX_CLUSTER caps
+// it (1 turns clusters off, for A/B).
+template <auto kKernel>
 int cluster_size(const TopKParams& p, int device) {
 #if defined(NSA_WITH_CUDA) && defined(NSA_SM90A_SASS)
   static const int cap = [] {
@@ -699,9 +800,8 @@ int cluster_size(const TopKParams& p, int device) {
     return v >= 1 && v <= kMaxCluster ? v : kMaxCluster;
   }();
   if (compute_capability(device) != 90 || p.num_cols < kMinClusterCols) return 1;
-  const int64_t half_sms = sm_count(device) / 2;
   int c = 1;
-  while (c < cap && p.rows * c * 2 <= half_sms && p.num_cols / (c * 2) >= kMinSliceKeys) c *= 2;
+  while (c * 2 <= cap && p.num_cols / (c * 2) >= kMinSliceKeys && p.rows <= max_active_clusters<kKernel, kSmemBytes>(device, c * 2)) c *= 2;
   return c;
 #else
   (void)p;
@@ -722,33 +822,6 @@ int pow2_at_least(int64_t n) {
   while (c < n) c *= 2;
   return c;
 }
-
-#if defined(NSA_WITH_CUDA)
-// Clusters of `ctas` CTAs of 1024 threads that the device runs at once (a cluster needs its CTAs on one
-// GPC: on a 132-SM H100 / H200, 15 or 16 clusters of 8, not 132 / 8).
-template <int kKeys>
-int max_active_clusters(int device, int ctas) {
-  static PerDevice<int> cache;
-  return cache.get(device, ctas, [&] {
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(static_cast<unsigned>(ctas));  // one row
-    cfg.blockDim = dim3(1024);
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, topk_registers_kernel<TopKOutput::Positions, 1024, kKeys, true>, &cfg) != cudaSuccess) {
-      (void)cudaGetLastError();
-      n = 0;
-    }
-    return n;
-  });
-}
-#endif
 
 // Rows of up to kRegMaxLen keys: one CTA each, 1024 threads while the batch leaves SMs free (a row's
 // latency is the step time), 512 two per SM while the rows fit on the SMs that way, 256 four per SM
@@ -780,9 +853,9 @@ RegisterShape register_shape(const TopKParams& p, int device) {
 #if defined(NSA_WITH_CUDA) && defined(NSA_SM90A_SASS)
   if (mode == 1 || compute_capability(device) != 90 || p.num_cols > kRegMaxClusterLen) return {};
   const int c8 = pow2_at_least((p.num_cols + 8191) / 8192);
-  if (c8 <= kRegMaxCluster && p.rows <= max_active_clusters<8>(device, c8)) return {1024, 8, c8};
+  if (c8 <= kRegMaxCluster && p.rows <= max_active_clusters<topk_registers_kernel<TopKOutput::Positions, 1024, 8, true>>(device, c8)) return {1024, 8, c8};
   const int c16 = pow2_at_least((p.num_cols + 16383) / 16384);
-  if (p.rows <= max_active_clusters<16>(device, c16)) return {1024, 16, c16};
+  if (p.rows <= max_active_clusters<topk_registers_kernel<TopKOutput::Positions, 1024, 16, true>>(device, c16)) return {1024, 16, c16};
 #endif
   return {};
 }
@@ -820,7 +893,7 @@ void launch(const TopKParams& p, int device, gpuStream_t stream) {
     NSA_GPU_CHECK(gpuFuncSetAttribute(reinterpret_cast<const void*>(kernel), gpuFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     return true;
   });
-  const int ctas = cluster_size(p, device);
+  const int ctas = cluster_size<topk_kernel<kDeterministic, kOut>>(p, device);
   launch_topk(kernel, static_cast<unsigned>(p.rows * ctas), kThreads, kSmemBytes, static_cast<unsigned>(ctas), device, stream, p);
 }
 
