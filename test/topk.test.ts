@@ -209,18 +209,22 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
   // Batches of long rows too many for the register kernel's clusters run the general kernel, over pairs
   // of CTAs while the pairs all fit (132-SM GPU: 64 x 65536, slices of 32768 cached in shared memory;
   // 40 x 70000, slices of 35000 streamed from global memory twice) and one CTA per row beyond (140 x
-  // 40000). Rows at odd offsets (row stride C + 3, rowStarts) and odd lengths: the streamed reads' first
-  // and last positions are read singly. Row 1: 97 % one value (the whole-slice path: the threshold bin
-  // overflows the candidate space). Default tie-aware, deterministic equal to the CPU.
+  // 40000 and 80 x 131072). Rows at odd offsets (row stride C + 3, rowStarts) and odd lengths: the
+  // streamed reads' first and last positions are read singly. Row 1: 97 % one value (the whole-slice
+  // path: the threshold bin overflows the candidate space; deterministic rows by the ordered pass); row
+  // 2: 16 levels (more keys equal to the k-th largest than taken); the rest continuous (deterministic
+  // rows from the candidates' bitmaps). Default tie-aware, deterministic equal to the CPU.
   test.each([
     [64, 65536, 0],
     [40, 70000, 3],
     [140, 40000, 3],
+    [80, 131072, 0],
   ])('%i rows of %i keys (row stride + %i): the general kernel, default tie-aware, deterministic equal to the CPU', async (rows, C, pad) => {
     const k = 2048, ld = C + pad;
     const host = logitsRows(rng, rows, C, ld, false);
     for (let i = 0; i < host.length; i += 5) if (i % ld < C) host[i] = rng.int(0, 16); // a fifth tied on 16 levels
     for (let i = ld; i < ld + C; i++) if (rng.next() < 0.97) host[i] = 1.5;
+    for (let i = 2 * ld; i < 2 * ld + C; i++) host[i] = rng.int(0, 16) / 2;
     const starts = Array.from({ length: rows }, (_, r) => (pad === 0 || r % 2 === 0 ? 0 : rng.int(1, 8)));
     const lens = starts.map((s, r) => (r % 3 === 0 ? C - s : rng.int(0, C - s + 1)));
     const logits = Tensor.from(host, [rows, ld], { device }).narrow(1, 0, C);

@@ -12,7 +12,7 @@ const S = Number(process.argv[3] ?? 4096), Skv = S, H = 64, D = 128, K = Math.mi
 
 function lcg(seed) {
   let s = seed >>> 0;
-  return () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) / 16777216;
+  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
 }
 function fp8Bytes(n, rand, levels) {
   const a = new Uint8Array(n);

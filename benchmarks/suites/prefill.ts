@@ -17,7 +17,7 @@ function causalChunk(device: Device, S: number, Skv: number) {
     const a = new Uint8Array(n);
     let s = seed;
     for (let i = 0; i < n; i++) {
-      s = (s * 1103515245 + 12345) >>> 0;
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0; // exact 32-bit LCG step
       a[i] = (s >>> 24) & 0x7e; // positive fp8, no NaN codes
     }
     return a;

@@ -9,7 +9,7 @@ export function uniformLogits(n: number, seed: number): Float32Array {
   const host = new Float32Array(n);
   let s = seed;
   for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0; // (the product in doubles rounds past 2^53: it cycled through 7323 values)
     host[i] = (s / 2 ** 32) * 20 - 10;
   }
   return host;

@@ -134,6 +134,22 @@ __device__ __forceinline__ void visit_row(const float* src, int count, float4* r
   if (tail < count) body(tail, topk_key(src[tail]));
 }
 
+// A slice of `count` floats into dst in shared memory (cp.async; all copies issued, none waited for),
+// 16 bytes a copy after the first 16-byte boundary of src. dst must share src's offset within 16 bytes
+// (dst + i is 16-byte aligned where src + i is).
+__device__ __forceinline__ void copy_slice(const float* src, int count, uint32_t* dst) {
+  const int misaligned = static_cast<int>((reinterpret_cast<uintptr_t>(src) & 15) / 4);
+  const int head = min(count, misaligned == 0 ? 0 : 4 - misaligned);
+  const int vecs = (count - head) / 4;
+  const int t = threadIdx.x;
+  auto to = [&](int i) { return reinterpret_cast<uint8_t*>(dst + i); };
+  auto from = [&](int i) { return reinterpret_cast<const uint8_t*>(src + i); };
+  if (t < head) gpu_copy4(to(t), from(t), true);
+  for (int j = t; j < vecs; j += kThreads) gpu_copy16(to(head + 4 * j), from(head + 4 * j), true);
+  const int tail = head + 4 * vecs + t;
+  if (tail < count) gpu_copy4(to(tail), from(tail), true);
+}
+
 // Every sweep of the general kernel: rows in global memory through visit_row, keys in shared memory
 // (the cached slice, the candidates) through visit.
 template <class KeyAt, class Body>
@@ -236,16 +252,15 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
 }
 
 // Dynamic shared memory: [hist: kBins][merged: kBins][region: kRegion words]. The region holds the cached
-// slice (first n words, slices up to kCacheElems) and after it the candidate keys and indices, as many
-// as fit; visit_row's ring takes its last kRingWords words, which the candidates of uncached slices
-// leave free (cached slices read global memory only in pass 0, before any candidate is written).
-// `merged` is the cluster's histogram (unused by single-CTA rows).
+// slice (n words from offset 0-3, slices up to kCacheElems) and after it the candidate keys and indices,
+// as many as fit. Uncached slices stream through visit_row's ring in the region's last kRingWords words,
+// their candidates before it. `merged` is the cluster's histogram (unused by single-CTA rows).
 #if defined(NSA_WITH_HIP)
 constexpr int kRegion = 12160;  // 64 KB less both histograms and the static variables: AMD's LDS is 64 KB
 #else
 constexpr int kRegion = 49152;  // 208 KB in all: 1024 threads of ~54 registers already mean one CTA per SM
 #endif
-static_assert(kCacheElems + kRingWords <= kRegion, "a cached slice and the ring side by side");
+static_assert(kCacheElems + 4 <= kRegion, "a cached slice at any offset within 16 bytes");
 constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
 template <bool kDeterministic, TopKOutput kOut>
@@ -275,8 +290,10 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   const float* src = p.logits + row * p.row_stride + start + lo;
   // Uniform over the cluster (from the slice size, not n): every CTA takes the same branches below.
   const bool cached = slice <= kCacheElems;
-  const int cand_cap = (kRegion - (cached ? slice : kRingWords)) / 2;
-  uint32_t* cand_key = cache + (cached ? slice : 0);
+  // A cached slice's keys: keys[i], placed at src's offset within 16 bytes (copy_slice), candidates after.
+  uint32_t* keys = cache + (reinterpret_cast<uintptr_t>(src) & 15) / 4;
+  const int cand_cap = (kRegion - (cached ? slice + 4 : kRingWords)) / 2;
+  uint32_t* cand_key = cache + (cached ? slice + 4 : 0);
   int32_t* cand_idx = reinterpret_cast<int32_t*>(cand_key + cand_cap);
   // Output counters: rank 0's, shared by the cluster (a single CTA keeps shared-memory atomics).
   auto count_gt = [&]() { return ctas == 1 ? atomicAdd(&s_gt, 1) : atomicAdd(cluster_peer(&s_gt, 0), 1); };
@@ -289,7 +306,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     for (int b = threadIdx.x; b < kBins; b += kThreads) hist[b] = 0;
     __syncthreads();
     visit_keys(count, key_at, [&](int i, uint32_t key) {
-      if (fill_cache) cache[i] = key;  // the first pass over a short slice also caches its keys
+      if (fill_cache) keys[i] = key;  // a cached slice's floats become its keys in pass 0
       const int bin = bin_of(key);
       if (bin >= 0) atomicAdd(&hist[bin], 1);
     });
@@ -316,7 +333,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   };
   // The slice's keys after pass 0: from shared memory when cached, else read again. The passes below
   // are instantiated once per source (the `cached` test is hoisted out of every loop).
-  auto cached_key = [&](int i) { return cache[i]; };
+  auto cached_key = [&](int i) { return keys[i]; };
   const GlobalRow global_key{src, reinterpret_cast<float4*>(cache + kRegion - kRingWords)};
   // Deterministic: the counts of earlier slices, then the ordered pass; a cluster ends on a barrier so
   // rank 0's counters outlive every CTA's use of them.
@@ -325,11 +342,10 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     if (ctas > 1) {
       uint32_t total_gt, total_eq;
       uint32_t gt_l = 0, eq_l = 0;
-      for (int i = threadIdx.x; i < n; i += kThreads) {
-        const uint32_t key = key_at(i);
+      visit_keys(n, key_at, [&](int, uint32_t key) {
         gt_l += key > prefix;
         eq_l += key == prefix;
-      }
+      });
       block_exclusive_scan(gt_l, s_scan, total_gt);
       __syncthreads();
       block_exclusive_scan(eq_l, s_scan, total_eq);
@@ -346,6 +362,59 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     emit_in_order<kOut>(p, row, lo, n, key_at, prefix, remaining, gt0, eq0, out, s_scan);
     if (ctas > 1) cluster_sync();
   };
+  // Deterministic rows from the candidates (every key >= T is one): each CTA marks its slice's keys
+  // above T and equal to T in two bitmaps of positions, scans the per-thread counts once, and writes its
+  // marked positions in order, offset by the cluster's earlier CTAs' counts; a key equal to T is taken
+  // while fewer than `remaining` equal keys come before it in the row. The ordered pass instead reads the
+  // slice once more with a block scan per 8192 keys (H200, 128 x 131072: 121 us, 52 by default). The
+  // bitmaps: the histograms (free after the last pass) when both fit there (slices up to 32768), else
+  // above T there and equal to T in the ring's words (an uncached slice's ring is idle by now).
+  const int mark_words = (slice + 31) / 32;  // (uniform over the cluster, like the branches below)
+  const bool marks_fit = mark_words <= kBins || (!cached && mark_words <= 2 * kBins && mark_words <= kRingWords);
+  auto finish_by_marks = [&](int nc) {
+    uint32_t* above_marks = reinterpret_cast<uint32_t*>(hist);  // hist and merged_space, contiguous
+    uint32_t* equal_marks = mark_words <= kBins ? above_marks + mark_words : cache + kRegion - kRingWords;
+    const int words = (n + 31) / 32;
+    for (int w = threadIdx.x; w < words; w += kThreads) above_marks[w] = equal_marks[w] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < nc; i += kThreads) {
+      const uint32_t key = cand_key[i];
+      const int at = cand_idx[i];
+      if (key >= prefix) atomicOr(&(key > prefix ? above_marks : equal_marks)[at >> 5], 1u << (at & 31));
+    }
+    __syncthreads();
+    const int per = (words + kThreads - 1) / kThreads, w0 = threadIdx.x * per, w1 = min(w0 + per, words);  // this thread's words
+    uint32_t n_above = 0, n_equal = 0, total_above, total_equal;
+    for (int w = w0; w < w1; ++w) {
+      n_above += __popc(above_marks[w]);
+      n_equal += __popc(equal_marks[w]);
+    }
+    uint32_t above = block_exclusive_scan(n_above, s_scan, total_above);
+    __syncthreads();
+    uint32_t equal = block_exclusive_scan(n_equal, s_scan, total_equal);
+    if (ctas > 1) {
+      if (threadIdx.x == 0) {
+        s_count_gt = total_above;
+        s_count_eq = total_equal;
+      }
+      cluster_sync();
+      for (int r = 0; r < rank; ++r) {
+        above += *cluster_peer(&s_count_gt, r);
+        equal += *cluster_peer(&s_count_eq, r);
+      }
+    }
+    const uint32_t take_equal = static_cast<uint32_t>(remaining);
+    for (int w = w0; w < w1; ++w) {
+      const uint32_t a = above_marks[w], q = equal_marks[w];
+      for (uint32_t b = a | q; b != 0; b &= b - 1) {
+        const int j = __ffs(b) - 1;
+        const int64_t pos = lo + 32 * w + j;
+        if (a >> j & 1u) out[above++ + min(equal, take_equal)] = topk_emit_as<kOut>(p, row, static_cast<int32_t>(pos));
+        else if (equal < take_equal) out[above + equal++] = topk_emit_as<kOut>(p, row, static_cast<int32_t>(pos));
+      }
+    }
+    if (ctas > 1) cluster_sync();  // rank 0's counts outlive every peer's read
+  };
 
   if (threadIdx.x == 0) {
     s_gt = 0;
@@ -354,20 +423,36 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   }
   // Pass 0 over the slice (its one global read; short slices are cached as they go). It ends on
   // cluster barriers: the counters are zero before any CTA emits.
-  const int in_bin = radix_pass(0, n, global_key, cached);
+  // Pass 0: a cached slice is first copied whole into shared memory (every copy in flight at once, the
+  // floats turned into keys in place by the pass), an uncached one streamed through the ring.
+  int in_bin;
+  if (cached) {
+    copy_slice(src, n, keys);
+    gpu_copy_commit();
+    gpu_copy_wait<0>();
+    __syncthreads();
+    in_bin = radix_pass(0, n, [&](int i) { return topk_key(__uint_as_float(keys[i])); }, true);
+  } else {
+    in_bin = radix_pass(0, n, global_key, false);
+  }
   auto rest = [&](auto slice_key) {
-    if (in_bin <= cand_cap) {
+    // (deterministic rows keep the keys above the bin as candidates too, for finish_by_marks)
+    if (in_bin + (kDeterministic ? p.k - remaining : 0) <= cand_cap) {
       // Few keys share the top digit of the k-th largest: emit every key above that digit now and move the
       // ones in it to a candidate list; passes 1-2 and the final pick run over that list only (2 passes over
       // the slice instead of 4).
       const uint32_t top = prefix;  // digit bits 21..31 of the k-th largest
+      auto keep = [&](int i, uint32_t key) {
+        const int c = atomicAdd(&s_nc, 1);
+        cand_key[c] = key;
+        cand_idx[c] = i;
+      };
       visit_keys(n, slice_key, [&](int i, uint32_t key) {
         if ((key & 0xFFE00000u) > top) {
-          if (!kDeterministic) out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
+          if (kDeterministic) keep(i, key);
+          else out[count_gt()] = topk_emit_as<kOut>(p, row, lo + i);
         } else if ((key & 0xFFE00000u) == top) {
-          const int c = atomicAdd(&s_nc, 1);
-          cand_key[c] = key;
-          cand_idx[c] = i;
+          keep(i, key);
         }
       });
       __syncthreads();
@@ -375,7 +460,8 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false);
       radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
       if (kDeterministic) {
-        finish_in_order(slice_key);
+        if (marks_fit) finish_by_marks(nc);
+        else finish_in_order(slice_key);
         return;
       }
       const int gt_total = p.k - remaining;
