@@ -621,6 +621,7 @@ __device__ __forceinline__ void choose_bin(int* hist, int remaining, int* s_grou
 template <int kKeys>
 __device__ __forceinline__ void count_digit(const uint32_t (&key)[kKeys], int n, int shift, uint32_t prefix, int digit_bits, int* hist) {
   const uint32_t mask = (1u << digit_bits) - 1u;
+  if (n == 0) return;  // (see the kernel: whole warps past a short row's end skip their key loops)
   if (shift == 32 && n == kKeys) {  // pass 0 of a full thread (nearly all): no per-key test or branch
 #pragma unroll
     for (int u = 0; u < kKeys; ++u) atomicAdd(&hist[key[u] >> (32 - digit_bits)], 1);
@@ -722,6 +723,9 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   const int first = rank * kSlice + static_cast<int>(threadIdx.x) * kKeys;  // this thread's first position
   const int64_t rest = len - first;
   const int count = rest <= 0 ? 0 : rest < kKeys ? static_cast<int>(rest) : kKeys;  // this thread's valid keys
+  // Threads past a short row's end (count 0) skip every key loop below (count_digit, the counts, the
+  // staging): whole warps of them then issue only the barriers and bin choices. Prefill rows (row i of
+  // i + 1 keys in CTAs of 8192) leave on average a third of their warps so.
   uint32_t key[kKeys];
   load_keys<kKeys>(p.logits + row * p.row_stride + start, first, count, key);
   for (int b = threadIdx.x; b < (kCluster ? 2 : 1) * kBins; b += kBlock) reinterpret_cast<int*>(hist_words)[b] = 0;
@@ -758,8 +762,10 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   // Slots are staged in shared memory and written out in one coalesced sweep (scattered 4-byte global
   // stores cost ~2000 cycles per row); a cluster's CTAs own consecutive slot ranges.
   uint32_t counts = 0;  // above T in the low half, matching T in the high half
+  if (count > 0) {
 #pragma unroll
-  for (int u = 0; u < kKeys; ++u) counts += u >= count ? 0u : key[u] > T ? 1u : key[u] == T ? 0x10000u : 0u;
+    for (int u = 0; u < kKeys; ++u) counts += u >= count ? 0u : key[u] > T ? 1u : key[u] == T ? 0x10000u : 0u;
+  }
   uint32_t total;
   const uint32_t excl = block_exclusive_scan<kBlock>(counts, s_scan, total);
   NSA_TOPK_MARK(12);
@@ -793,13 +799,15 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   const uint32_t base = gt_before + min(eq_before, take_eq);  // this CTA's first output slot
   const uint32_t end = gt_before + (total & 0xFFFFu) + min(eq_before + (total >> 16), take_eq);
   uint32_t gt = gt_before + (excl & 0xFFFFu), eq = eq_before + (excl >> 16);
+  if (count > 0) {
 #pragma unroll
-  for (int u = 0; u < kKeys; ++u) {
-    if (u >= count) continue;  // (not break: the loop stays unrollable)
-    const bool above = key[u] > T, equal = key[u] == T;
-    gpu_shared_store_if(above || (equal && eq < take_eq), &stage[gt + min(eq, take_eq) - base], first + u);
-    gt += above ? 1u : 0u;
-    eq += equal ? 1u : 0u;
+    for (int u = 0; u < kKeys; ++u) {
+      if (u >= count) continue;  // (not break: the loop stays unrollable)
+      const bool above = key[u] > T, equal = key[u] == T;
+      gpu_shared_store_if(above || (equal && eq < take_eq), &stage[gt + min(eq, take_eq) - base], first + u);
+      gt += above ? 1u : 0u;
+      eq += equal ? 1u : 0u;
+    }
   }
   __syncthreads();
   NSA_TOPK_MARK(14);
