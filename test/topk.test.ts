@@ -206,14 +206,15 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     expect(Array.from(det)).toEqual(Array.from(want));
   });
 
-  // Batches of long rows too many for the register kernel's clusters run the general kernel, over pairs
-  // of CTAs while the pairs all fit (132-SM GPU: 64 x 65536, slices of 32768 cached in shared memory;
-  // 40 x 70000, slices of 35000 streamed from global memory twice) and one CTA per row beyond (140 x
-  // 40000 and 80 x 131072). Rows at odd offsets (row stride C + 3, rowStarts) and odd lengths: the
-  // streamed reads' first and last positions are read singly. Row 1: 97 % one value (the whole-slice
-  // path: the threshold bin overflows the candidate space; deterministic rows by the ordered pass); row
-  // 2: 16 levels (more keys equal to the k-th largest than taken); the rest continuous (deterministic
-  // rows from the candidates' bitmaps). Default tie-aware, deterministic equal to the CPU.
+  // Batches of long rows: 64 x 65536 on the register kernel's clusters of two 1024 x 32 CTAs (132-SM
+  // GPU); beyond them the general kernel, over pairs of CTAs while the pairs all fit (40 x 70000, slices
+  // of 35000 streamed from global memory twice) and one CTA per row beyond (140 x 40000 and 80 x
+  // 131072; slices of up to 32768 copied whole into shared memory: the B = 1 x 262144 test above).
+  // Rows at odd offsets (row stride C + 3, rowStarts) and odd lengths: the streamed reads' first and
+  // last positions are read singly. Row 1: 97 % one value (the whole-slice path: the threshold bin
+  // overflows the candidate space; deterministic rows by the ordered pass); row 2: 16 levels (more keys
+  // equal to the k-th largest than taken); the rest continuous (deterministic rows from the candidates'
+  // bitmaps). Default tie-aware, deterministic equal to the CPU.
   test.each([
     [64, 65536, 0],
     [40, 70000, 3],

@@ -923,7 +923,8 @@ int pow2_at_least(int64_t n) {
 // while 64 rows of 8192 take 10.8 us at 256 against 7.5 at 1024). Longer rows, up to kRegMaxClusterLen
 // keys, on sm_90 while the batch's clusters all run at once: a cluster of 1024 x 8 slices, else of
 // 1024 x 16 (half the CTAs; H200, 1 x 131072: 20.1 -> 17.5 us, 4 x 65536: 17.6 -> 14.6, deterministic
-// at the same cost); bigger batches stream through the general kernel. NSA_TOPK_REGISTERS=0: never;
+// at the same cost), else of 1024 x 32 (64 x 65536 as 64 pairs: 21.6 / 22.8 -> 20.9 / 20.9 us against
+// the general kernel's pairs, default / deterministic); bigger batches stream through the general kernel. NSA_TOPK_REGISTERS=0: never;
 // =short: rows of up to kRegMaxLen only; NSA_TOPK_REG_THREADS=256|512|1024 forces the short rows' block
 // size (all for A/B).
 RegisterShape register_shape(const TopKParams& p, int device) {
@@ -950,6 +951,8 @@ RegisterShape register_shape(const TopKParams& p, int device) {
   if (c8 <= kRegMaxCluster && p.rows <= max_active_clusters<topk_registers_kernel<TopKOutput::Positions, 1024, 8, true>>(device, c8)) return {1024, 8, c8};
   const int c16 = pow2_at_least((p.num_cols + 16383) / 16384);
   if (p.rows <= max_active_clusters<topk_registers_kernel<TopKOutput::Positions, 1024, 16, true>>(device, c16)) return {1024, 16, c16};
+  const int c32 = pow2_at_least((p.num_cols + 32767) / 32768);
+  if (c32 > 1 && p.rows <= max_active_clusters<topk_registers_kernel<TopKOutput::Positions, 1024, 32, true>>(device, c32)) return {1024, 32, c32};
 #endif
   return {};
 }
@@ -973,7 +976,8 @@ bool launch_registers(const TopKParams& p, int device, gpuStream_t stream) {
   if (s.threads == 256) launch_registers_as<kOut, 256, 32>(p, 1, device, stream);
   else if (s.threads == 512) launch_registers_as<kOut, 512, 16>(p, 1, device, stream);
   else if (s.keys == 8) launch_registers_as<kOut, 1024, 8>(p, s.ctas, device, stream);
-  else launch_registers_as<kOut, 1024, 16>(p, s.ctas, device, stream);
+  else if (s.keys == 16) launch_registers_as<kOut, 1024, 16>(p, s.ctas, device, stream);
+  else launch_registers_as<kOut, 1024, 32>(p, s.ctas, device, stream);
   return true;
 }
 
