@@ -35,6 +35,25 @@ function check(host: Float32Array, ld: number, out: Int32Array, k: number, start
   }
 }
 
+/** k = 2048 over rows [rows, C] of `host` (row stride ld; rowStarts when `starts` is given) on `device`:
+ *  the default selection, into a poisoned output, checked tie-aware; the deterministic one equal to the
+ *  CPU's. */
+async function expectSelections(device: Device, rng: Rng, host: Float32Array, ld: number, C: number, lens: number[], starts?: number[]): Promise<void> {
+  const k = 2048, rows = lens.length;
+  const inputs = (on?: { device: Device }) => ({
+    logits: Tensor.from(host, [rows, ld], on).narrow(1, 0, C),
+    lengths: Tensor.from(Int32Array.from(lens), [rows], on),
+    rowStarts: starts && Tensor.from(Int32Array.from(starts), [rows], on),
+  });
+  const gpu = inputs({ device }), cpu = inputs();
+  const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
+  topk(gpu.logits, gpu.lengths, { k, out, rowStarts: gpu.rowStarts });
+  check(host, ld, await out.toTypedArray(), k, starts ?? new Array(rows).fill(0), lens);
+  const det = await topk(gpu.logits, gpu.lengths, { k, rowStarts: gpu.rowStarts, deterministic: true }).toTypedArray();
+  const want = topk(cpu.logits, cpu.lengths, { k, rowStarts: cpu.rowStarts, deterministic: true }).toTypedArraySync();
+  expect(Array.from(det)).toEqual(Array.from(want));
+}
+
 describeDevice('SPEC §4 top-k', (device: Device) => {
   const rng = new Rng();
 
@@ -58,17 +77,10 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
   // next to them. Default tie-aware, deterministic equal to the CPU.
   for (const C of [40000, 32768]) {
     test(`rows whose threshold bin overflows the candidate space (C = ${C})`, async () => {
-      const k = 2048, lens = [30000, C];
+      const lens = [30000, C];
       const host = new Float32Array(lens.length * C);
       for (let i = 0; i < host.length; i++) host[i] = rng.next() < 0.97 ? 1.5 : rng.normal() * 10;
-      const logits = Tensor.from(host, [lens.length, C], { device });
-      const lengths = Tensor.from(Int32Array.from(lens), [lens.length], { device });
-      const out = Tensor.from(randInt32(rng, lens.length * k), [lens.length, k], { dtype: 'int32', device });
-      topk(logits, lengths, { k, out });
-      check(host, C, await out.toTypedArray(), k, [0, 0], lens);
-      const det = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
-      const want = topk(Tensor.from(host, [lens.length, C]), Tensor.from(Int32Array.from(lens), [lens.length]), { k, deterministic: true }).toTypedArraySync();
-      expect(Array.from(det)).toEqual(Array.from(want));
+      await expectSelections(device, rng, host, C, C, lens);
     });
   }
 
@@ -173,37 +185,22 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
   // take 256 (the other tests: 1024). Mixed lengths, rowStarts, ties; default tie-aware, deterministic
   // equal to the CPU.
   test.each([200, 300])('a batch of %i rows of up to 8192 keys (the register kernel at every block size)', async (rows) => {
-    const k = 2048, C = 8192, ld = C; // (rows wider than 8192 take the general kernel)
-    const host = logitsRows(rng, rows, C, ld, false);
+    const C = 8192; // (rows wider than 8192 take the general kernel)
+    const host = logitsRows(rng, rows, C, C, false);
     for (let i = 0; i < host.length; i += 3) host[i] = rng.int(0, 16); // a third of the keys tied on 16 levels
     const starts = Array.from({ length: rows }, (_, r) => (r % 7 === 0 ? 0 : rng.int(0, 65)));
     const lens = starts.map((s, r) => (r % 5 === 0 ? C - s : rng.int(0, C - s + 1)));
-    const logits = Tensor.from(host, [rows, ld], { device });
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
-    const rowStarts = Tensor.from(Int32Array.from(starts), [rows], { device });
-    const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
-    topk(logits, lengths, { k, out, rowStarts });
-    check(host, ld, await out.toTypedArray(), k, starts, lens);
-    const det = await topk(logits, lengths, { k, rowStarts, deterministic: true }).toTypedArray();
-    const want = topk(Tensor.from(host, [rows, ld]), Tensor.from(Int32Array.from(lens), [rows]), { k, rowStarts: Tensor.from(Int32Array.from(starts), [rows]), deterministic: true }).toTypedArraySync();
-    expect(Array.from(det)).toEqual(Array.from(want));
+    await expectSelections(device, rng, host, C, C, lens, starts);
   });
 
   // Rows without rowStarts at every block size of the register kernel: the columns past each length hold
   // NaN and must never count.
   test.each([64, 200, 300])('%i rows of up to 8192 keys without rowStarts: columns past the length never count', async (rows) => {
-    const k = 2048, C = 8192;
+    const C = 8192;
     const host = logitsRows(rng, rows, C, C, false);
     const lens = Array.from({ length: rows }, (_, r) => (r % 4 === 0 ? C : rng.int(0, C + 1)));
     lens.forEach((n, r) => host.fill(NaN, r * C + n, (r + 1) * C));
-    const logits = Tensor.from(host, [rows, C], { device });
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
-    const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
-    topk(logits, lengths, { k, out });
-    check(host, C, await out.toTypedArray(), k, new Array(rows).fill(0), lens);
-    const det = await topk(logits, lengths, { k, deterministic: true }).toTypedArray();
-    const want = topk(Tensor.from(host, [rows, C]), Tensor.from(Int32Array.from(lens), [rows]), { k, deterministic: true }).toTypedArraySync();
-    expect(Array.from(det)).toEqual(Array.from(want));
+    await expectSelections(device, rng, host, C, C, lens);
   });
 
   // Batches of long rows: 64 x 65536 on the register kernel's clusters of two 1024 x 32 CTAs (132-SM
@@ -221,23 +218,14 @@ describeDevice('SPEC §4 top-k', (device: Device) => {
     [140, 40000, 3],
     [80, 131072, 0],
   ])('%i rows of %i keys (row stride + %i): the general kernel, default tie-aware, deterministic equal to the CPU', async (rows, C, pad) => {
-    const k = 2048, ld = C + pad;
+    const ld = C + pad;
     const host = logitsRows(rng, rows, C, ld, false);
     for (let i = 0; i < host.length; i += 5) if (i % ld < C) host[i] = rng.int(0, 16); // a fifth tied on 16 levels
     for (let i = ld; i < ld + C; i++) if (rng.next() < 0.97) host[i] = 1.5;
     for (let i = 2 * ld; i < 2 * ld + C; i++) host[i] = rng.int(0, 16) / 2;
     const starts = Array.from({ length: rows }, (_, r) => (pad === 0 || r % 2 === 0 ? 0 : rng.int(1, 8)));
     const lens = starts.map((s, r) => (r % 3 === 0 ? C - s : rng.int(0, C - s + 1)));
-    const logits = Tensor.from(host, [rows, ld], { device }).narrow(1, 0, C);
-    const lengths = Tensor.from(Int32Array.from(lens), [rows], { device });
-    const rowStarts = Tensor.from(Int32Array.from(starts), [rows], { device });
-    const out = Tensor.from(randInt32(rng, rows * k), [rows, k], { dtype: 'int32', device });
-    topk(logits, lengths, { k, out, rowStarts });
-    check(host, ld, await out.toTypedArray(), k, starts, lens);
-    const det = await topk(logits, lengths, { k, rowStarts, deterministic: true }).toTypedArray();
-    const cpu = Tensor.from(host, [rows, ld]).narrow(1, 0, C);
-    const want = topk(cpu, Tensor.from(Int32Array.from(lens), [rows]), { k, rowStarts: Tensor.from(Int32Array.from(starts), [rows]), deterministic: true }).toTypedArraySync();
-    expect(Array.from(det)).toEqual(Array.from(want));
+    await expectSelections(device, rng, host, ld, C, lens, starts);
   });
 
   test('global slot: blockTable[req, i / P] * P + i % P, per row and per request, -1 kept', async () => {

@@ -4,6 +4,8 @@
 // indexer_cache.cu) calls CUDA directly, inside NSA_WITH_CUDA guards.
 #pragma once
 
+#include <type_traits>
+
 #if defined(NSA_WITH_HIP)
 #include <hip/hip_runtime.h>
 #define NSA_GPU_VENDOR "hip"
@@ -223,23 +225,19 @@ __device__ __forceinline__ void gpu_shared_store_if(bool pred, int32_t* addr, in
 #if defined(NSA_WITH_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define NSA_CP_ASYNC 1
 #endif
-// Asynchronous global -> shared copies (cp.async, sm_80+; a plain copy elsewhere): 16 (or 4) bytes,
-// zero-filled without any read when !valid; commit closes a group, wait<N> leaves at most N groups of
-// this thread pending.
-__device__ __forceinline__ void gpu_copy16(uint8_t* dst, const uint8_t* src, bool valid) {
+// Asynchronous global -> shared copies (cp.async, sm_80+; a plain copy elsewhere) of kBytes = 16 (past
+// L1) or 4, zero-filled without any read when !valid; commit closes a group, wait<N> leaves at most N
+// groups of this thread pending.
+template <int kBytes>
+__device__ __forceinline__ void gpu_copy_async(uint8_t* dst, const uint8_t* src, bool valid) {
+  static_assert(kBytes == 16 || kBytes == 4, "cp.async.cg takes 16 bytes; 4 go through cp.async.ca");
 #if defined(NSA_CP_ASYNC)
   const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+  if constexpr (kBytes == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+  else asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0));
 #else
-  *reinterpret_cast<uint4*>(dst) = valid ? *reinterpret_cast<const uint4*>(src) : make_uint4(0, 0, 0, 0);
-#endif
-}
-__device__ __forceinline__ void gpu_copy4(uint8_t* dst, const uint8_t* src, bool valid) {
-#if defined(NSA_CP_ASYNC)
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0));
-#else
-  *reinterpret_cast<uint32_t*>(dst) = valid ? *reinterpret_cast<const uint32_t*>(src) : 0u;
+  using Word = std::conditional_t<kBytes == 16, uint4, uint32_t>;
+  *reinterpret_cast<Word*>(dst) = valid ? *reinterpret_cast<const Word*>(src) : Word{};
 #endif
 }
 __device__ __forceinline__ void gpu_copy_commit() {

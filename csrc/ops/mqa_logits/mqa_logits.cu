@@ -96,12 +96,12 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int t = ci >> 3, cd = ci & 7;
       const int64_t pos = t0 + t;
       const bool ok = pos < end;
-      gpu_copy16(stage + tile_offset(t, cd * 16), ok ? p.k + pos * kIndexerHeadDim + cd * 16 : p.k, ok);
+      gpu_copy_async<16>(stage + tile_offset(t, cd * 16), ok ? p.k + pos * kIndexerHeadDim + cd * 16 : p.k, ok);
     }
     for (int t = tid; t < kMqaTile; t += nthreads) {
       const int64_t pos = t0 + t;
       const bool ok = pos < end;
-      gpu_copy4(stage + kTileKBytes + 4 * t, reinterpret_cast<const uint8_t*>(ok ? p.k_scale + pos : p.k_scale), ok);
+      gpu_copy_async<4>(stage + kTileKBytes + 4 * t, reinterpret_cast<const uint8_t*>(ok ? p.k_scale + pos : p.k_scale), ok);
     }
     return;
   }
@@ -117,7 +117,7 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int t = pi >> 5, d = (pi & 31) * 4;
       int64_t page = 0;
       const bool ok = page_of(t0 + t, page);
-      gpu_copy4(stage + tile_offset(t, d), ok ? p.cache + page * page_bytes + d : p.cache, ok);
+      gpu_copy_async<4>(stage + tile_offset(t, d), ok ? p.cache + page * page_bytes + d : p.cache, ok);
     }
   } else if (p.layout == KCacheLayout::Preshuffle) {  // a 16-token group is one contiguous 2048-byte span
     for (int ci = tid; ci < kMqaTile * 8; ci += nthreads) {
@@ -126,7 +126,7 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int64_t pos = t0 + grp * 16;
       int64_t page = 0;
       const bool ok = page_of(pos, page);
-      gpu_copy16(stage + tile_offset(t, (c >> 4) * 16), ok ? p.cache + page * page_bytes + ((pos & slot_mask) >> 4) * 2048 + c * 16 : p.cache, ok);
+      gpu_copy_async<16>(stage + tile_offset(t, (c >> 4) * 16), ok ? p.cache + page * page_bytes + ((pos & slot_mask) >> 4) * 2048 + c * 16 : p.cache, ok);
     }
   } else {
     for (int ci = tid; ci < kMqaTile * 8; ci += nthreads) {
@@ -134,14 +134,14 @@ __device__ __forceinline__ void load_tile(const MqaLogitsParams& p, int64_t base
       const int64_t pos = t0 + t;
       int64_t page = 0;
       const bool ok = page_of(pos, page);
-      gpu_copy16(stage + tile_offset(t, cd * 16), ok ? p.cache + page * page_bytes + (pos & slot_mask) * kIndexerHeadDim + cd * 16 : p.cache, ok);
+      gpu_copy_async<16>(stage + tile_offset(t, cd * 16), ok ? p.cache + page * page_bytes + (pos & slot_mask) * kIndexerHeadDim + cd * 16 : p.cache, ok);
     }
   }
   for (int t = tid; t < kMqaTile; t += nthreads) {
     const int64_t pos = t0 + t;
     int64_t page = 0;
     const bool ok = page_of(pos, page);
-    gpu_copy4(stage + kTileKBytes + 4 * t, ok ? p.cache + page * page_bytes + kcache_scale_offset(p.page_size, static_cast<int>(pos & slot_mask)) : p.cache, ok);
+    gpu_copy_async<4>(stage + kTileKBytes + 4 * t, ok ? p.cache + page * page_bytes + kcache_scale_offset(p.page_size, static_cast<int>(pos & slot_mask)) : p.cache, ok);
   }
 }
 

@@ -113,7 +113,7 @@ __device__ __forceinline__ void visit_row(const float* src, int count, float4* r
   const float4* v = reinterpret_cast<const float4*>(src + head);
   float4* mine = ring + t;  // this thread's slot s: mine[s * kThreads]
   auto copy = [&](int j, int slot) {
-    gpu_copy16(reinterpret_cast<uint8_t*>(mine + slot * kThreads), reinterpret_cast<const uint8_t*>(v + j), j < vecs);
+    gpu_copy_async<16>(reinterpret_cast<uint8_t*>(mine + slot * kThreads), reinterpret_cast<const uint8_t*>(v + j), j < vecs);
     gpu_copy_commit();  // (a group a step, empty past the end: wait<> counts groups)
   };
 #pragma unroll
@@ -144,10 +144,10 @@ __device__ __forceinline__ void copy_slice(const float* src, int count, uint32_t
   const int t = threadIdx.x;
   auto to = [&](int i) { return reinterpret_cast<uint8_t*>(dst + i); };
   auto from = [&](int i) { return reinterpret_cast<const uint8_t*>(src + i); };
-  if (t < head) gpu_copy4(to(t), from(t), true);
-  for (int j = t; j < vecs; j += kThreads) gpu_copy16(to(head + 4 * j), from(head + 4 * j), true);
+  if (t < head) gpu_copy_async<4>(to(t), from(t), true);
+  for (int j = t; j < vecs; j += kThreads) gpu_copy_async<16>(to(head + 4 * j), from(head + 4 * j), true);
   const int tail = head + 4 * vecs + t;
-  if (tail < count) gpu_copy4(to(tail), from(tail), true);
+  if (tail < count) gpu_copy_async<4>(to(tail), from(tail), true);
 }
 
 // Every sweep of the general kernel: rows in global memory through visit_row, keys in shared memory
