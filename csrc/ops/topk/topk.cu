@@ -1,19 +1,21 @@
 // Top-k by radix select, 1024 threads per row (or per slice of a row): three passes (11 + 11 + 10 bits)
 // over order-preserving keys build shared-memory histograms of the elements still in the running,
 // narrowing to the exact k-th largest key T; every index with key > T is written, and just enough with
-// key == T. Rows (slices) up to kCacheElems keys are read from global memory once and kept in shared
-// memory. When the top digit's bin holding T fits in the candidate space (the rest of shared memory; the
-// usual case), one pass emits the keys above that bin and compacts the bin into a candidate list, and
-// passes 2-3 and the final pick run over that list.
+// key == T. Rows (slices) up to kCacheElems keys are copied from global memory once into shared memory
+// (cp.async); longer ones are streamed through a ring in shared memory, twice. When the top digit's bin
+// holding T fits in the candidate space (the rest of shared memory; the usual case), one pass emits the
+// keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final pick run
+// over that list.
 //
-// Long rows with few rows in the batch are split over a thread-block cluster (sm_90): each CTA of the
-// cluster takes one slice of the row, and the CTAs add their histograms through distributed shared
-// memory after each pass, so all of them narrow to the same T; the output counters live in rank 0's
-// shared memory. B = 1 then uses up to 8 SMs instead of one, and every slice fits in shared memory.
+// Long rows are split over a thread-block cluster (sm_90) as wide as lets every cluster of the batch run
+// at once (cluster_size): each CTA of the cluster takes one slice of the row, and the CTAs add their
+// histograms through distributed shared memory after each pass, so all of them narrow to the same T;
+// the output counters live in rank 0's shared memory. B = 1 then uses up to 8 SMs instead of one.
 //
-// Deterministic rows end with one ordered pass instead: a block-wide scan over the slice in position
-// order writes each selected index at its rank (slices after the counts of the slices before them), so
-// ties go to the smallest positions and rows repeat exactly.
+// Deterministic rows end with the candidates marked in bitmaps of positions and written in position
+// order after one block scan (slices after the counts of the slices before them), so ties go to the
+// smallest positions and rows repeat exactly; rows whose bin overflows the candidate space take one
+// ordered pass over the slice instead.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -421,10 +423,9 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     s_eq = 0;
     s_nc = 0;
   }
-  // Pass 0 over the slice (its one global read; short slices are cached as they go). It ends on
-  // cluster barriers: the counters are zero before any CTA emits.
   // Pass 0: a cached slice is first copied whole into shared memory (every copy in flight at once, the
-  // floats turned into keys in place by the pass), an uncached one streamed through the ring.
+  // floats turned into keys in place by the pass), an uncached one streamed through the ring. It ends on
+  // cluster barriers: the counters are zero before any CTA emits.
   int in_bin;
   if (cached) {
     copy_slice(src, n, keys);
