@@ -7,12 +7,13 @@
 // levels, so many scores are equal or nearly so). Prints one JSON line per data set.
 //   node benchmarks/probes/fast_accuracy.js [cuda:0] [S]
 const { raggedMqaLogits, topk, Tensor } = require('../../dist/lib');
+const { lcg32 } = require('../../dist/benchmarks/suites/topk');
 const device = process.argv[2] ?? 'cuda:0';
 const S = Number(process.argv[3] ?? 4096), Skv = S, H = 64, D = 128, K = Math.min(2048, S >> 1);
 
 function lcg(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
+  const next = lcg32(seed);
+  return () => (next() >>> 8) / 16777216;
 }
 function fp8Bytes(n, rand, levels) {
   const a = new Uint8Array(n);

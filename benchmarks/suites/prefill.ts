@@ -7,7 +7,7 @@ import { raggedMqaLogits, Stream, Tensor, topk, type Device } from '../../lib';
 import { TENSOR_PEAK_TFLOPS } from '../report/data';
 import { graphTime, hostTime } from '../timing';
 import { BenchResult, Suite, withFloor } from '../types';
-import { uniformLogits } from './topk';
+import { lcg32, uniformLogits } from './topk';
 
 const D = 128, H = 64;
 
@@ -15,11 +15,8 @@ const D = 128, H = 64;
 function causalChunk(device: Device, S: number, Skv: number) {
   const bytes = (n: number, seed: number) => {
     const a = new Uint8Array(n);
-    let s = seed;
-    for (let i = 0; i < n; i++) {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0; // exact 32-bit LCG step
-      a[i] = (s >>> 24) & 0x7e; // positive fp8, no NaN codes
-    }
+    const next = lcg32(seed);
+    for (let i = 0; i < n; i++) a[i] = (next() >>> 24) & 0x7e; // positive fp8, no NaN codes
     return a;
   };
   const prefix = Skv - S;

@@ -4,14 +4,19 @@ import { Stream, Tensor, topk, type TopKOptions } from '../../lib';
 import { graphTime, hostTime } from '../timing';
 import { BenchResult, Suite, withFloor } from '../types';
 
-/** n floats uniform in [-10, 10) from a fixed LCG (the same rows on every run), seeded. */
+/** The benchmarks' fixed generator: successive states of the 32-bit LCG s -> 1103515245 s + 12345 (mod
+ *  2^32), as uint32, from `seed`. (Math.imul: the product in doubles rounds past 2^53, and a generator
+ *  stepped that way cycled through 7323 values.) */
+export function lcg32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0);
+}
+
+/** n floats uniform in [-10, 10) from the fixed LCG (the same rows on every run), seeded. */
 export function uniformLogits(n: number, seed: number): Float32Array {
   const host = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0; // (the product in doubles rounds past 2^53: it cycled through 7323 values)
-    host[i] = (s / 2 ** 32) * 20 - 10;
-  }
+  const next = lcg32(seed);
+  for (let i = 0; i < n; i++) host[i] = (next() / 2 ** 32) * 20 - 10;
   return host;
 }
 
