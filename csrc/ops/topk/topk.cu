@@ -105,11 +105,21 @@ constexpr int kRingWords = 0;  // (no cp.async: rows are read with plain loads)
 constexpr int kRingWords = kRingStages * kThreads * 4;
 #endif
 
+// `count` floats from src as 16-byte pieces: `head` floats before src's first 16-byte boundary, then
+// `vecs` float4s, then the rest (fewer than 4).
+struct Split16 {
+  int head, vecs;
+};
+__device__ __forceinline__ Split16 split16(const float* src, int count) {
+  const int misaligned = static_cast<int>((reinterpret_cast<uintptr_t>(src) & 15) / 4);
+  const int head = min(count, misaligned == 0 ? 0 : 4 - misaligned);
+  return Split16{head, (count - head) / 4};
+}
+
 template <class Body>
 __device__ __forceinline__ void visit_row(const float* src, int count, float4* ring, Body body) {
-  const int misaligned = static_cast<int>((reinterpret_cast<uintptr_t>(src) & 15) / 4);
-  const int head = min(count, misaligned == 0 ? 0 : 4 - misaligned);  // positions before the boundary
-  const int vecs = (count - head) / 4;
+  const Split16 split = split16(src, count);
+  const int head = split.head, vecs = split.vecs;
   const int t = threadIdx.x;
   if (t < head) body(t, topk_key(src[t]));
   const float4* v = reinterpret_cast<const float4*>(src + head);
@@ -140,9 +150,8 @@ __device__ __forceinline__ void visit_row(const float* src, int count, float4* r
 // 16 bytes a copy after the first 16-byte boundary of src. dst must share src's offset within 16 bytes
 // (dst + i is 16-byte aligned where src + i is).
 __device__ __forceinline__ void copy_slice(const float* src, int count, uint32_t* dst) {
-  const int misaligned = static_cast<int>((reinterpret_cast<uintptr_t>(src) & 15) / 4);
-  const int head = min(count, misaligned == 0 ? 0 : 4 - misaligned);
-  const int vecs = (count - head) / 4;
+  const Split16 split = split16(src, count);
+  const int head = split.head, vecs = split.vecs;
   const int t = threadIdx.x;
   auto to = [&](int i) { return reinterpret_cast<uint8_t*>(dst + i); };
   auto from = [&](int i) { return reinterpret_cast<const uint8_t*>(src + i); };
@@ -337,6 +346,20 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   // are instantiated once per source (the `cached` test is hoisted out of every loop).
   auto cached_key = [&](int i) { return keys[i]; };
   const GlobalRow global_key{src, reinterpret_cast<float4*>(cache + kRegion - kRingWords)};
+  // A cluster's deterministic rows: adds to a and b the totals of the cluster's CTAs before this one
+  // (each CTA publishes its own in s_count_gt / s_count_eq). Every CTA calls it; the caller ends on a
+  // cluster barrier so that the totals outlive every peer's read.
+  auto add_earlier_ctas = [&](uint32_t total_a, uint32_t total_b, uint32_t& a, uint32_t& b) {
+    if (threadIdx.x == 0) {
+      s_count_gt = total_a;
+      s_count_eq = total_b;
+    }
+    cluster_sync();
+    for (int r = 0; r < rank; ++r) {
+      a += *cluster_peer(&s_count_gt, r);
+      b += *cluster_peer(&s_count_eq, r);
+    }
+  };
   // Deterministic: the counts of earlier slices, then the ordered pass; a cluster ends on a barrier so
   // rank 0's counters outlive every CTA's use of them.
   auto finish_in_order = [&](auto key_at) {
@@ -351,15 +374,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       block_exclusive_scan(gt_l, s_scan, total_gt);
       __syncthreads();
       block_exclusive_scan(eq_l, s_scan, total_eq);
-      if (threadIdx.x == 0) {
-        s_count_gt = total_gt;
-        s_count_eq = total_eq;
-      }
-      cluster_sync();
-      for (int r = 0; r < rank; ++r) {
-        gt0 += *cluster_peer(&s_count_gt, r);
-        eq0 += *cluster_peer(&s_count_eq, r);
-      }
+      add_earlier_ctas(total_gt, total_eq, gt0, eq0);
     }
     emit_in_order<kOut>(p, row, lo, n, key_at, prefix, remaining, gt0, eq0, out, s_scan);
     if (ctas > 1) cluster_sync();
@@ -394,17 +409,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     uint32_t above = block_exclusive_scan(n_above, s_scan, total_above);
     __syncthreads();
     uint32_t equal = block_exclusive_scan(n_equal, s_scan, total_equal);
-    if (ctas > 1) {
-      if (threadIdx.x == 0) {
-        s_count_gt = total_above;
-        s_count_eq = total_equal;
-      }
-      cluster_sync();
-      for (int r = 0; r < rank; ++r) {
-        above += *cluster_peer(&s_count_gt, r);
-        equal += *cluster_peer(&s_count_eq, r);
-      }
-    }
+    if (ctas > 1) add_earlier_ctas(total_above, total_equal, above, equal);
     const uint32_t take_equal = static_cast<uint32_t>(remaining);
     for (int w = w0; w < w1; ++w) {
       const uint32_t a = above_marks[w], q = equal_marks[w];
