@@ -191,6 +191,8 @@ template <class T>
 __device__ __forceinline__ T* cluster_peer(T* local, int) { return local; }
 #endif
 
+constexpr int kMaxPeers = 8;  // CTAs of a cluster of the general kernel (launch: kMaxCluster)
+
 // After each CTA built its histogram of its slice: the row's histogram, in `merged` (= hist for one CTA).
 // Two cluster barriers: every histogram is complete before any is read, and every remote read is done
 // before any CTA clears its histogram for the next pass.
@@ -200,11 +202,26 @@ __device__ __forceinline__ const int* merge_hist(int* hist, int* merged, int cta
     return hist;
   }
   cluster_sync();
-  for (int b = threadIdx.x; b < kBins; b += kThreads) {
-    int sum = 0;
-    for (int r = 0; r < ctas; ++r) sum += cluster_peer(hist, r)[b];
-    merged[b] = sum;
+  // Two bins a thread, every peer's count loaded before any is added (as in cluster_choose_bin: a sum
+  // after each load costs a remote round trip per peer).
+  static_assert(kBins == 2 * kThreads, "two bins a thread");
+  int lo[kMaxPeers] = {}, hi[kMaxPeers] = {};
+#pragma unroll
+  for (int r = 0; r < kMaxPeers; ++r) {
+    if (r < ctas) {
+      const int* peer = cluster_peer(hist, r);
+      lo[r] = peer[threadIdx.x];
+      hi[r] = peer[threadIdx.x + kThreads];
+    }
   }
+  int sum_lo = 0, sum_hi = 0;
+#pragma unroll
+  for (int r = 0; r < kMaxPeers; ++r) {
+    sum_lo += lo[r];
+    sum_hi += hi[r];
+  }
+  merged[threadIdx.x] = sum_lo;
+  merged[threadIdx.x + kThreads] = sum_hi;
   cluster_sync();
   return merged;
 }
@@ -669,15 +686,15 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
   if (threadIdx.x >= 32) return;
   const int lane = threadIdx.x;
   const int g_hi = kBinGroups - 1 - 2 * lane, g_lo = g_hi - 1;  // this lane's groups, from the top
-  // Every peer's words are loaded before any is added (ranks past the cluster read rank 0 again and
-  // are dropped): the remote loads overlap instead of costing a round trip each (clock64, H200, 1 x
-  // 131072: ~4000-5000 cycles a pass for this function while each load's sum came before the next load;
-  // 16.79 -> 13.72 us). The extra loads cost pairs (64 x 65536) 1 us: branch topk-dsmem-predicated
-  // predicates them instead (not yet run).
+  // Every peer's words are loaded before any is added: the remote loads overlap instead of costing a
+  // round trip each (clock64, H200, 1 x 131072: ~4000-5000 cycles a pass for this function while each
+  // load's sum came before the next load; 16.79 -> 13.72 us). Ranks past the cluster read this CTA's
+  // own words (a local load, dropped from the sum): reading rank 0 again cost pairs (64 x 65536) 1 us,
+  // and predicating the loads cost 1 x 131072 / 4 x 65536 0.15-0.2 us (H200).
   int hi[kRegMaxCluster], lo[kRegMaxCluster];
 #pragma unroll
   for (int r = 0; r < kRegMaxCluster; ++r) {
-    const int* peer = cluster_peer(sums, r < ctas ? r : 0);
+    const int* peer = r < ctas ? cluster_peer(sums, r) : sums;
     hi[r] = peer[g_hi];
     lo[r] = peer[g_lo];
   }
@@ -695,7 +712,7 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
   const int bin = group * kGroupBins + kGroupBins - 1 - lane;  // this lane's bin of the group, from the top
   int counts[kRegMaxCluster];
 #pragma unroll
-  for (int r = 0; r < kRegMaxCluster; ++r) counts[r] = cluster_peer(local, r < ctas ? r : 0)[bin];
+  for (int r = 0; r < kRegMaxCluster; ++r) counts[r] = (r < ctas ? cluster_peer(local, r) : local)[bin];
   int c = 0;
 #pragma unroll
   for (int r = 0; r < kRegMaxCluster; ++r) c += r < ctas ? counts[r] : 0;
@@ -863,7 +880,7 @@ void launch_topk(Kernel kernel, unsigned grid, unsigned block, size_t smem, unsi
   NSA_LAUNCH_CHECK("topk");
 }
 
-constexpr int kMaxCluster = 8;             // the portable size (16 was measured slower at B = 1 on the H100)
+constexpr int kMaxCluster = kMaxPeers;     // the portable size (16 was measured slower at B = 1 on the H100)
 constexpr int64_t kMinClusterCols = 16384;  // shorter rows: one CTA (the merges cost more than they save)
 constexpr int64_t kMinSliceKeys = 8192;
 
