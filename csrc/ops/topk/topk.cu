@@ -681,7 +681,9 @@ __device__ __forceinline__ void group_sums(const int* local, int* sums) {
 
 // Warp 0: the bin of the row's remaining-th largest key (counted from the top) from every CTA's counts
 // `local` and group sums `sums`, into s_bin and s_above (keys of the row in higher bins). The caller
-// syncs the cluster before (every CTA's counts and sums complete) and the CTA after.
+// syncs the cluster before (every CTA's counts and sums complete) and the CTA after. kMaxCtas: the
+// widest cluster of this slice size (register_shape).
+template <int kMaxCtas>
 __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* sums, int ctas, int remaining, int* s_bin, int* s_above) {
   if (threadIdx.x >= 32) return;
   const int lane = threadIdx.x;
@@ -689,18 +691,19 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
   // Every peer's words are loaded before any is added: the remote loads overlap instead of costing a
   // round trip each (clock64, H200, 1 x 131072: ~4000-5000 cycles a pass for this function while each
   // load's sum came before the next load; 16.79 -> 13.72 us). Ranks past the cluster read this CTA's
-  // own words (a local load, dropped from the sum): reading rank 0 again cost pairs (64 x 65536) 1 us,
-  // and predicating the loads cost 1 x 131072 / 4 x 65536 0.15-0.2 us (H200).
-  int hi[kRegMaxCluster], lo[kRegMaxCluster];
+  // own words (a local load, dropped from the sum), and the loops stop at the slice size's widest
+  // cluster (H200: pairs of 32768-key slices, 64 x 65536, paid 1 us for six extra reads of rank 0, and
+  // spilled with six local ones; predicated loads instead cost 1 x 131072 / 4 x 65536 0.15-0.2 us).
+  int hi[kMaxCtas], lo[kMaxCtas];
 #pragma unroll
-  for (int r = 0; r < kRegMaxCluster; ++r) {
+  for (int r = 0; r < kMaxCtas; ++r) {
     const int* peer = r < ctas ? cluster_peer(sums, r) : sums;
     hi[r] = peer[g_hi];
     lo[r] = peer[g_lo];
   }
   int c_hi = 0, c_lo = 0;
 #pragma unroll
-  for (int r = 0; r < kRegMaxCluster; ++r) {
+  for (int r = 0; r < kMaxCtas; ++r) {
     c_hi += r < ctas ? hi[r] : 0;
     c_lo += r < ctas ? lo[r] : 0;
   }
@@ -710,12 +713,12 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
   const bool in_hi = above + c_hi >= remaining;
   const int group = gpu_shfl32(in_hi ? g_hi : g_lo, src), above_group = gpu_shfl32(in_hi ? above : above + c_hi, src);
   const int bin = group * kGroupBins + kGroupBins - 1 - lane;  // this lane's bin of the group, from the top
-  int counts[kRegMaxCluster];
+  int counts[kMaxCtas];
 #pragma unroll
-  for (int r = 0; r < kRegMaxCluster; ++r) counts[r] = (r < ctas ? cluster_peer(local, r) : local)[bin];
+  for (int r = 0; r < kMaxCtas; ++r) counts[r] = (r < ctas ? cluster_peer(local, r) : local)[bin];
   int c = 0;
 #pragma unroll
-  for (int r = 0; r < kRegMaxCluster; ++r) c += r < ctas ? counts[r] : 0;
+  for (int r = 0; r < kMaxCtas; ++r) c += r < ctas ? counts[r] : 0;
   const int above_bin = above_group + gpu_inclusive_scan32(c) - c;
   if (above_bin < remaining && above_bin + c >= remaining) {
     *s_bin = bin;
@@ -730,6 +733,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   static_assert(!kCluster || kBlock == 1024, "clusters of 1024-thread CTAs");
   constexpr int kSlice = kBlock * kKeys;  // keys per CTA (< 2^16: the packed counts below)
   static_assert(kSlice < 65536, "counts are packed in 16 bits");
+  constexpr int kMaxCtas = kRegMaxClusterLen / kSlice < kRegMaxCluster ? kRegMaxClusterLen / kSlice : kRegMaxCluster;
   // This CTA's counts (int4: choose_bin's vectors) and, in a cluster, group sums: there two of each,
   // alternating between passes, so a peer's reads of one pass never meet this CTA's counting of the next.
   __shared__ int4 hist_words[kCluster ? 2 : 1][kBins / 4];
@@ -777,7 +781,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
       group_sums<kBlock>(local_hist(d), group_words[d & 1]);
       cluster_sync();  // every CTA's counts and group sums of this pass are complete
       NSA_TOPK_MARK(4 + 3 * d);
-      cluster_choose_bin(local_hist(d), group_words[d & 1], ctas, remaining, &s_bin, &s_above);
+      cluster_choose_bin<kMaxCtas>(local_hist(d), group_words[d & 1], ctas, remaining, &s_bin, &s_above);
       // This CTA's counts of the pass before: every peer read them before arriving at the barrier above.
       for (int b = threadIdx.x; b < kBins; b += kBlock) local_hist(d + 1)[b] = 0;
     } else {
