@@ -1,7 +1,7 @@
 // Top-k by radix select, 1024 threads per row (or per slice of a row): three passes (11 + 11 + 10 bits)
 // over order-preserving keys build shared-memory histograms of the elements still in the running,
-// narrowing to the exact k-th largest key T; every index with key > T is written, and just enough with
-// key == T. Rows (slices) up to kCacheElems keys are copied from global memory once into shared memory
+// narrowing to the exact k-th largest key T (the third pass is skipped when the second's bin is taken
+// whole); every index with key > T is written, and just enough with key == T. Rows (slices) up to kCacheElems keys are copied from global memory once into shared memory
 // (cp.async); longer ones are streamed through a ring in shared memory, twice. When the top digit's bin
 // holding T fits in the candidate space (the rest of shared memory; the usual case), one pass emits the
 // keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final pick run
@@ -359,6 +359,16 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     __syncthreads();  // s_bin / s_above / the histograms are rewritten by the next pass
     return in_bin;
   };
+  // After pass 1: when its bin is taken whole (the usual case on continuous data, the bin being 2^-13 of
+  // an octave wide), the selection is every key >= the bin's lowest with no ties to break: prefix
+  // becomes that key less one, nothing equal to it is taken, and pass 2 is skipped. (Uniform over the
+  // cluster: in_bin is the row's count.)
+  auto bin_taken_whole = [&](int in_bin) {
+    if (in_bin != remaining || prefix == 0u) return false;
+    prefix -= 1u;
+    remaining = 0;
+    return true;
+  };
   // The slice's keys after pass 0: from shared memory when cached, else read again. The passes below
   // are instantiated once per source (the `cached` test is hoisted out of every loop).
   auto cached_key = [&](int i) { return keys[i]; };
@@ -480,8 +490,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       });
       __syncthreads();
       const int nc = s_nc;
-      radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false);
-      radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
+      if (!bin_taken_whole(radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false))) radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
       if (kDeterministic) {
         if (marks_fit) finish_by_marks(nc);
         else finish_in_order(slice_key);
@@ -501,9 +510,9 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       return;
     }
     // Many keys share the top digit (heavy ties): passes 1-2 over the whole slice.
-    radix_pass(1, n, slice_key, false);
-    radix_pass(2, n, slice_key, false);
-    // prefix is now the k-th largest key; `remaining` of the elements equal to it are taken.
+    if (!bin_taken_whole(radix_pass(1, n, slice_key, false))) radix_pass(2, n, slice_key, false);
+    // prefix is now the k-th largest key (or one less than the taken bin's lowest); `remaining` of the
+    // elements equal to it are taken.
     if (kDeterministic) {
       finish_in_order(slice_key);
       return;
@@ -532,8 +541,8 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
 // to 8 CTAs of 1024 x 8 or 1024 x 16, so that B = 1 spreads over 8 SMs and every slice still lives in
 // registers.
 //
-// Three passes (the general kernel's digits: 11 + 11 + 10 bits from the top) histogram the keys still
-// matching the digits chosen so far; 256 threads choose each bin from the CTA's histogram, or in a
+// Three passes (the general kernel's digits: 11 + 11 + 10 bits from the top; the third skipped when the
+// second's bin is taken whole) histogram the keys still matching the digits chosen so far; 256 threads choose each bin from the CTA's histogram, or in a
 // cluster warp 0 of every CTA from every CTA's group sums and then the chosen group's bins
 // (cluster_choose_bin), so all of them choose the same bin after one cluster barrier a pass. With the
 // threshold known, one block scan over per-thread counts (plus the counts of the cluster's earlier
@@ -604,7 +613,12 @@ constexpr int kRegFinders = 256;  // threads choosing each bin: 8 bins each
 // histogram without another barrier. (The general kernel keeps find_bin: a shared version slowed its
 // uncached sweeps by 30-45 % on the H100, 64x65536 and 128x131072.) Every thread calls it; the caller
 // synchronizes before and after.
-__device__ __forceinline__ void choose_bin(int* hist, int remaining, int* s_group, int* s_bin, int* s_above, bool zero) {
+struct BinChoice {
+  int bin;    // the bin holding the remaining-th largest key (counted from the top)
+  int above;  // keys of the row in higher bins
+  int count;  // keys of the row in the bin
+};
+__device__ __forceinline__ void choose_bin(int* hist, int remaining, int* s_group, BinChoice* s_choice, bool zero) {
   constexpr int kPer = kBins / kRegFinders;
   static_assert(kPer == 8, "two int4 per finder");
   const int t = threadIdx.x, lane = t & 31, group = t >> 5;
@@ -631,8 +645,7 @@ __device__ __forceinline__ void choose_bin(int* hist, int remaining, int* s_grou
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     if (above + c[j] >= remaining) {
-      *s_bin = top - j;
-      *s_above = above;
+      *s_choice = BinChoice{top - j, above, c[j]};
       return;
     }
     above += c[j];
@@ -680,11 +693,11 @@ __device__ __forceinline__ void group_sums(const int* local, int* sums) {
 }
 
 // Warp 0: the bin of the row's remaining-th largest key (counted from the top) from every CTA's counts
-// `local` and group sums `sums`, into s_bin and s_above (keys of the row in higher bins). The caller
+// `local` and group sums `sums`, into s_choice. The caller
 // syncs the cluster before (every CTA's counts and sums complete) and the CTA after. kMaxCtas: the
 // widest cluster of this slice size (register_shape).
 template <int kMaxCtas>
-__device__ __forceinline__ void cluster_choose_bin(const int* local, const int* sums, int ctas, int remaining, int* s_bin, int* s_above) {
+__device__ __forceinline__ void cluster_choose_bin(const int* local, const int* sums, int ctas, int remaining, BinChoice* s_choice) {
   if (threadIdx.x >= 32) return;
   const int lane = threadIdx.x;
   const int g_hi = kBinGroups - 1 - 2 * lane, g_lo = g_hi - 1;  // this lane's groups, from the top
@@ -720,10 +733,7 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
 #pragma unroll
   for (int r = 0; r < kMaxCtas; ++r) c += r < ctas ? counts[r] : 0;
   const int above_bin = above_group + gpu_inclusive_scan32(c) - c;
-  if (above_bin < remaining && above_bin + c >= remaining) {
-    *s_bin = bin;
-    *s_above = above_bin;
-  }
+  if (above_bin < remaining && above_bin + c >= remaining) *s_choice = BinChoice{bin, above_bin, c};
 }
 
 // kCluster: a row over a cluster of CTAs (launched with a cluster dimension); else one CTA per row.
@@ -740,7 +750,8 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   __shared__ int group_words[kCluster ? 2 : 1][kCluster ? kBinGroups : 1];
   auto local_hist = [&](int d) { return reinterpret_cast<int*>(hist_words[kCluster ? d & 1 : 0]); };
   __shared__ int32_t stage[kTopKMax];  // this CTA's selected positions, by output slot
-  __shared__ int s_group[32], s_bin, s_above;
+  __shared__ int s_group[32];
+  __shared__ BinChoice s_choice;
   __shared__ uint32_t s_scan[32], s_totals[2], s_before[2];
 #if defined(NSA_TOPK_TRACE)
   long long trace_at[16] = {};
@@ -771,6 +782,8 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
 
   uint32_t prefix = 0;  // the digits chosen so far
   int remaining = p.k;  // keys still to take from the chosen bin
+  // The selection: every key above T, and the first take_eq keys equal to it.
+  uint32_t T = 0, take_eq = 0;
 #pragma unroll
   for (int d = 0; d < 3; ++d) {
     const int shift = d == 0 ? 32 : d == 1 ? 21 : 10, digit_bits = d == 2 ? 10 : 11;  // bits shift - digit_bits .. shift - 1
@@ -781,19 +794,30 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
       group_sums<kBlock>(local_hist(d), group_words[d & 1]);
       cluster_sync();  // every CTA's counts and group sums of this pass are complete
       NSA_TOPK_MARK(4 + 3 * d);
-      cluster_choose_bin<kMaxCtas>(local_hist(d), group_words[d & 1], ctas, remaining, &s_bin, &s_above);
+      cluster_choose_bin<kMaxCtas>(local_hist(d), group_words[d & 1], ctas, remaining, &s_choice);
       // This CTA's counts of the pass before: every peer read them before arriving at the barrier above.
       for (int b = threadIdx.x; b < kBins; b += kBlock) local_hist(d + 1)[b] = 0;
     } else {
-      choose_bin(local_hist(d), remaining, s_group, &s_bin, &s_above, d < 2);
+      choose_bin(local_hist(d), remaining, s_group, &s_choice, d < 2);
     }
     __syncthreads();
     NSA_TOPK_MARK(5 + 3 * d);
-    prefix = prefix << digit_bits | static_cast<uint32_t>(s_bin);
-    remaining -= s_above;
+    const BinChoice choice = s_choice;
+    prefix = prefix << digit_bits | static_cast<uint32_t>(choice.bin);
+    remaining -= choice.above;
+    const int low = shift - digit_bits;  // bits below this digit
+    if (d == 2) {  // T is the k-th largest key; `remaining` keys equal to it are taken, the first ones
+      T = prefix;
+      take_eq = static_cast<uint32_t>(remaining);
+    } else if (choice.count == remaining && prefix << low != 0u) {
+      // Every key of the bin is taken (after two digits the usual case on continuous data: the bin is
+      // 2^-13 of an octave wide): the selection is every key >= the bin's lowest, with no ties to break,
+      // whatever the order; the next pass is skipped.
+      T = (prefix << low) - 1u;
+      take_eq = 0;
+      break;
+    }
   }
-  const uint32_t T = prefix;  // the k-th largest key; `remaining` keys equal to it are taken, first ones
-  const uint32_t take_eq = static_cast<uint32_t>(remaining);
 
   // A selected key's slot: keys above T before it in the row + min(keys matching T before it, take_eq).
   // Slots are staged in shared memory and written out in one coalesced sweep (scattered 4-byte global
