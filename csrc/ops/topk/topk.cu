@@ -822,10 +822,19 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   // A selected key's slot: keys above T before it in the row + min(keys matching T before it, take_eq).
   // Slots are staged in shared memory and written out in one coalesced sweep (scattered 4-byte global
   // stores cost ~2000 cycles per row); a cluster's CTAs own consecutive slot ranges.
+  // When no key equal to T is taken (take_eq 0: the last pass was skipped and T lies just below the
+  // taken bin), only the keys above T count, and the loops below test that alone (a uniform branch;
+  // about half the instructions a key).
+  const bool above_only = take_eq == 0u;
   uint32_t counts = 0;  // above T in the low half, matching T in the high half
   if (count > 0) {
+    if (above_only) {
 #pragma unroll
-    for (int u = 0; u < kKeys; ++u) counts += u >= count ? 0u : key[u] > T ? 1u : key[u] == T ? 0x10000u : 0u;
+      for (int u = 0; u < kKeys; ++u) counts += u < count && key[u] > T ? 1u : 0u;
+    } else {
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) counts += u >= count ? 0u : key[u] > T ? 1u : key[u] == T ? 0x10000u : 0u;
+    }
   }
   uint32_t total;
   const uint32_t excl = block_exclusive_scan<kBlock>(counts, s_scan, total);
@@ -860,7 +869,14 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   const uint32_t base = gt_before + min(eq_before, take_eq);  // this CTA's first output slot
   const uint32_t end = gt_before + (total & 0xFFFFu) + min(eq_before + (total >> 16), take_eq);
   uint32_t gt = gt_before + (excl & 0xFFFFu), eq = eq_before + (excl >> 16);
-  if (count > 0) {
+  if (count > 0 && above_only) {
+#pragma unroll
+    for (int u = 0; u < kKeys; ++u) {
+      const bool above = u < count && key[u] > T;
+      gpu_shared_store_if(above, &stage[gt - base], first + u);
+      gt += above ? 1u : 0u;
+    }
+  } else if (count > 0) {
 #pragma unroll
     for (int u = 0; u < kKeys; ++u) {
       if (u >= count) continue;  // (not break: the loop stays unrollable)
