@@ -2,16 +2,18 @@
  * The decode selection in one call: the paged MQA logits of every query row (SPEC §3a), then the top-k
  * of each row over its valid positions (SPEC §4). Every row's length comes from contextLens by the
  * causal rule of SPEC §3 (no lengths tensor to build for next_n > 1), and the indices come out as
- * positions, through a page table, or as global KV slots. Today it runs the two kernels back to back on
- * the stream (the logits of a decode batch, ~2 MB at B = 64 x 8192, stay in L2 between them); the
- * two-op path (pagedMqaLogits + topk) stays for A/B. Every argument is checked before the first launch.
+ * positions, through a page table, or as global KV slots. It runs the two kernels back to back on the
+ * stream (the logits of a decode batch, ~2 MB at B = 64 x 8192, stay in L2 between them); on sm_90 the
+ * top-k's CTAs are placed during the logits kernel's tail and read their rows' lengths before waiting
+ * for it (contextLens is the logits kernel's input, never its output). The two-op path (pagedMqaLogits +
+ * topk) stays for A/B. Every argument is checked before the first launch.
  */
 import { fail, oneOf, options } from './errors';
 import { IndexerKCache } from './indexer-cache';
 import { pagedMqaLogits } from './mqa-logits';
 import { Stream } from './runtime';
 import { Tensor } from './tensor';
-import { checkedK, topk, TopKOptions } from './topk';
+import { checkedK, topkAfterLogits, TopKOptions } from './topk';
 import { MqaPrecision } from './enums';
 
 export type PagedMqaTopkOutput = 'positions' | 'pageTable' | 'globalSlot';
@@ -65,7 +67,7 @@ export function pagedMqaTopk(
   checkHostLengths(contextLens);
   const logits = pagedMqaLogits(q, cache, weights, contextLens, blockTable, { maxContextLen: o.maxContextLen, precision: o.precision, out: o.logitsOut, stream: o.stream });
   try {
-    return topk(logits, contextLens, { ...select, nextN: N, out: o.out, stream: o.stream });
+    return topkAfterLogits(logits, contextLens, { ...select, nextN: N, out: o.out, stream: o.stream });
   } finally {
     if (o.logitsOut === undefined) logits.dispose({ stream: o.stream });
   }

@@ -57,6 +57,16 @@ export function topk(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts?:
 }
 
 /**
+ * topk() right after the paged logits kernel that wrote `logits` on the same stream, with lengths (and
+ * tables) that kernel only reads (pagedMqaTopk; not exported from the package): on the GPU each row's
+ * length is read before the wait for that kernel (csrc/ops/topk/topk.h, window_before_wait).
+ */
+export function topkAfterLogits(logits: Tensor<'float32'>, lengths: Tensor<'int32'>, opts: TopKOptions): Tensor<'int32'> {
+  nativeOf(logits, 'logits');
+  return select(logits, lengths, options(opts), true);
+}
+
+/**
  * The trivial selection (SPEC §5, extend on MLA with every row <= k): row r gets 0..len-1 then -1,
  * through the same transforms as topk(), with no logits at all. A row longer than k gets its first k
  * positions.
@@ -65,7 +75,7 @@ export function trivialTopk(lengths: Tensor<'int32'>, opts?: Omit<TopKOptions, '
   return select(undefined, lengths, options(opts));
 }
 
-function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>, o: TopKOptions): Tensor<'int32'> {
+function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>, o: TopKOptions, windowBeforeWait = false): Tensor<'int32'> {
   // Checked before the output is allocated (the native side checks it again with everything else).
   const k = checkedK(o.k);
   nativeOf(lengths, 'lengths');
@@ -85,6 +95,7 @@ function select(logits: Tensor<'float32'> | undefined, lengths: Tensor<'int32'>,
     out: nativeOf(out, 'out'),
     k,
     deterministic: o.deterministic,
+    windowBeforeWait,
     stream: nativeStream(o.stream),
   });
   return out;

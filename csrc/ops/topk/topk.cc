@@ -71,6 +71,7 @@ void topk(const TopKInputs& in, StreamHandle stream) {
   p.rows = rows;
   p.k = in.k;
   p.deterministic = in.deterministic;
+  p.window_before_wait = in.window_before_wait;
 
   // The output transforms: page table or global slot (one at most), per row or per request
   if (in.page_table.present && in.block_table.present)
@@ -127,6 +128,7 @@ void topk(const Args& a) {
   in.k = static_cast<int>(a.integer("k", 1, kTopKMax));
   in.deterministic = a.flag("deterministic", false);
   in.next_n = static_cast<int>(a.integer("nextN", 1, kTopKMaxNextN, 1));
+  in.window_before_wait = a.flag("windowBeforeWait", false);
   topk(in, a.stream(in.logits.present ? in.logits.device : in.lengths.device));
 }
 

@@ -279,6 +279,29 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
   }
 }
 
+// pdl_wait() (launch_topk) and the row's window: the window first, through L2, when the caller said that
+// the kernel ahead does not write lengths or row starts (TopKParams::window_before_wait), so its round
+// trip overlaps that kernel's tail; else after the wait. Every kernel starts with it: no global access
+// before it.
+struct TopKL2Load {
+  __device__ __forceinline__ int32_t operator()(const int32_t* a, int64_t i) const {
+#if defined(NSA_WITH_CUDA)
+    return __ldcg(a + i);
+#else
+    return a[i];
+#endif
+  }
+};
+__device__ __forceinline__ void wait_and_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len) {
+  if (p.window_before_wait) {
+    topk_window(p, row, start, len, TopKL2Load{});
+    pdl_wait();
+  } else {
+    pdl_wait();
+    topk_window(p, row, start, len);
+  }
+}
+
 // Dynamic shared memory: [hist: kBins][merged: kBins][region: kRegion words]. The region holds the cached
 // slice (n words from offset 0-3, slices up to kCacheElems) and after it the candidate keys and indices,
 // as many as fit. Uncached slices stream through visit_row's ring in the region's last kRingWords words,
@@ -293,7 +316,6 @@ constexpr int kSmemBytes = (2 * kBins + kRegion) * 4;
 
 template <bool kDeterministic, TopKOutput kOut>
 __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
-  pdl_wait();  // (launch_topk) no global access before this
   extern __shared__ __align__(16) uint32_t smem_topk[];
   int* hist = reinterpret_cast<int*>(smem_topk);
   int* merged_space = hist + kBins;
@@ -304,7 +326,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   const int ctas = cluster_ctas(), rank = cluster_rank();
   const int64_t row = blockIdx.x / ctas;
   int64_t start, len;
-  topk_window(p, row, start, len);
+  wait_and_window(p, row, start, len);  // (no global access before it)
   int32_t* out = p.out + row * p.k;
   if (len <= p.k) {  // every position selected: no logits read (one CTA of the cluster writes)
     if (rank == 0)
@@ -739,7 +761,6 @@ __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* 
 // kCluster: a row over a cluster of CTAs (launched with a cluster dimension); else one CTA per row.
 template <TopKOutput kOut, int kBlock, int kKeys, bool kCluster>
 __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(const TopKParams p) {
-  pdl_wait();  // (launch_topk) no global access before this
   static_assert(!kCluster || kBlock == 1024, "clusters of 1024-thread CTAs");
   constexpr int kSlice = kBlock * kKeys;  // keys per CTA (< 2^16: the packed counts below)
   static_assert(kSlice < 65536, "counts are packed in 16 bits");
@@ -760,7 +781,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
   const int ctas = kCluster ? cluster_ctas() : 1, rank = kCluster ? cluster_rank() : 0;
   const int64_t row = blockIdx.x / ctas;
   int64_t start, len;
-  topk_window(p, row, start, len);
+  wait_and_window(p, row, start, len);  // (no global access before it)
   int32_t* out = p.out + row * p.k;
   if (len <= p.k) {  // every position selected, nothing read (the same for every CTA of the row)
     if (rank == 0)
@@ -903,7 +924,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
 
 // ---- launch ----
 
-// Every top-k kernel starts with pdl_wait(); on sm_90+ it is launched as a programmatic dependent
+// Every top-k kernel starts with wait_and_window(); on sm_90+ it is launched as a programmatic dependent
 // (gpu/pdl.h), so its launch and the placement of its CTAs hide under the tail of the kernel before it
 // (in a decode step the paged logits it reads; H200, 64 x 8192: 7.52 -> 7.00 us). `cluster` > 1: a
 // thread-block cluster of that many CTAs per row.

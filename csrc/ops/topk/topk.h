@@ -36,6 +36,11 @@ struct TopKParams {
   int64_t block_table_width;   // max_blocks
   int page_shift;              // log2(P)
   bool deterministic;
+  // The GPU kernels read each row's lengths / row starts before pdl_wait() (gpu/pdl.h), so that the
+  // first global round trip overlaps the tail of the kernel ahead: only when that kernel does not write
+  // them (pagedMqaTopk: contextLens, which the logits kernel only reads, and every kernel before it has
+  // completed once the logits kernel's CTAs have passed their own wait).
+  bool window_before_wait;
 };
 
 // The arguments of one top-k call. Optional tensors: present = false; no logits: the trivial selection
@@ -46,13 +51,14 @@ struct TopKInputs {
   int next_n = 1;         // > 1: lengths (and the tables) per request of next_n consecutive rows
   int64_t page_size = 0;  // with block_table
   bool deterministic = false;
+  bool window_before_wait = false;  // (TopKParams)
 };
 
 // Host API: validates, then runs on the tensors' device.
 void topk(const TopKInputs& in, StreamHandle stream);
 
 // Entry from named arguments {logits?, lengths, rowStarts?, pageTable?, blockTable?, pageSize?,
-// cuSeqlensQ?, nextN?, out, k, deterministic?, stream?} (lib/topk.ts).
+// cuSeqlensQ?, nextN?, out, k, deterministic?, windowBeforeWait?, stream?} (lib/topk.ts).
 void topk(const Args& a);
 
 void topk_cpu(const TopKParams& p);
@@ -106,19 +112,26 @@ NSA_HD int32_t topk_emit(const TopKParams& p, int64_t row, int32_t idx) {
   }
 }
 
+// How the window reads lengths and row starts: plain loads (the GPU kernels' early reads use L2 loads).
+struct TopKPlainLoad {
+  NSA_HD int32_t operator()(const int32_t* a, int64_t i) const { return a[i]; }
+};
+
 // Length of a row: lengths[row] (one per row, also [reqs, next_n]), or with lengths per request the
 // causal rule of the paged logits (SPEC §3, 1-D context_lens): row b * next_n + n sees positions
 // <= lengths[b] - next_n + n.
-NSA_HD int64_t topk_row_length(const TopKParams& p, int64_t row) {
-  if (p.lengths_per_row) return p.lengths[row];
-  return int64_t(p.lengths[row / p.next_n]) - p.next_n + 1 + row % p.next_n;
+template <class Load = TopKPlainLoad>
+NSA_HD int64_t topk_row_length(const TopKParams& p, int64_t row, Load load = {}) {
+  if (p.lengths_per_row) return load(p.lengths, row);
+  return int64_t(load(p.lengths, row / p.next_n)) - p.next_n + 1 + row % p.next_n;
 }
 
 // Row window [start, start + len). Rows with len <= k read nothing (their output is 0..len-1), so only
 // longer rows are clamped to the logits' columns (never read out of bounds).
-NSA_HD void topk_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len) {
-  start = p.row_starts != nullptr ? p.row_starts[row] : 0;
-  len = topk_row_length(p, row);
+template <class Load = TopKPlainLoad>
+NSA_HD void topk_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len, Load load = {}) {
+  start = p.row_starts != nullptr ? load(p.row_starts, row) : 0;
+  len = topk_row_length(p, row, load);
   if (len < 0) len = 0;
   if (p.logits == nullptr && len > p.k) len = p.k;  // the trivial selection: first k positions
   if (len <= p.k) return;
