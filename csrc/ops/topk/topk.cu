@@ -281,8 +281,9 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
 
 // pdl_wait() (launch_topk) and the row's window: the window first, through L2, when the caller said that
 // the kernel ahead does not write lengths or row starts (TopKParams::window_before_wait), so its round
-// trip overlaps that kernel's tail; else after the wait. Every kernel starts with it: no global access
-// before it.
+// trip overlaps that kernel's tail; else after the wait. The register kernel starts with it (H200,
+// pagedMqaTopk B=64 ctx=8192: 32.0 -> 31.6 us); the general kernel keeps the plain order (with it there,
+// 128 x 131072 measured +0.9 us without the flag set: its long rows do not notice 0.6 us anyway).
 struct TopKL2Load {
   __device__ __forceinline__ int32_t operator()(const int32_t* a, int64_t i) const {
 #if defined(NSA_WITH_CUDA)
@@ -326,7 +327,8 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   const int ctas = cluster_ctas(), rank = cluster_rank();
   const int64_t row = blockIdx.x / ctas;
   int64_t start, len;
-  wait_and_window(p, row, start, len);  // (no global access before it)
+  pdl_wait();  // (launch_topk) no global access before this; window_before_wait is not used here (below)
+  topk_window(p, row, start, len);
   int32_t* out = p.out + row * p.k;
   if (len <= p.k) {  // every position selected: no logits read (one CTA of the cluster writes)
     if (rank == 0)
@@ -924,7 +926,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
 
 // ---- launch ----
 
-// Every top-k kernel starts with wait_and_window(); on sm_90+ it is launched as a programmatic dependent
+// Every top-k kernel starts with pdl_wait(); on sm_90+ it is launched as a programmatic dependent
 // (gpu/pdl.h), so its launch and the placement of its CTAs hide under the tail of the kernel before it
 // (in a decode step the paged logits it reads; H200, 64 x 8192: 7.52 -> 7.00 us). `cluster` > 1: a
 // thread-block cluster of that many CTAs per row.

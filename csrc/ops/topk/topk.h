@@ -36,7 +36,7 @@ struct TopKParams {
   int64_t block_table_width;   // max_blocks
   int page_shift;              // log2(P)
   bool deterministic;
-  // The GPU kernels read each row's lengths / row starts before pdl_wait() (gpu/pdl.h), so that the
+  // The register kernel reads each row's lengths / row starts before pdl_wait() (gpu/pdl.h), so that the
   // first global round trip overlaps the tail of the kernel ahead: only when that kernel does not write
   // them (pagedMqaTopk: contextLens, which the logits kernel only reads, and every kernel before it has
   // completed once the logits kernel's CTAs have passed their own wait).
