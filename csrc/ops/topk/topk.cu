@@ -327,7 +327,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
   const int ctas = cluster_ctas(), rank = cluster_rank();
   const int64_t row = blockIdx.x / ctas;
   int64_t start, len;
-  pdl_wait();  // (launch_topk) no global access before this; window_before_wait is not used here (below)
+  pdl_wait();  // (launch_topk) no global access before this (window_before_wait: see wait_and_window)
   topk_window(p, row, start, len);
   int32_t* out = p.out + row * p.k;
   if (len <= p.k) {  // every position selected: no logits read (one CTA of the cluster writes)
