@@ -1,8 +1,8 @@
 // Top-k by radix select, 1024 threads per row (or per slice of a row): three passes (11 + 11 + 10 bits)
 // over order-preserving keys build shared-memory histograms of the elements still in the running,
 // narrowing to the exact k-th largest key T (the third pass is skipped when the second's bin is taken
-// whole); every index with key > T is written, and just enough with key == T. Rows (slices) up to kCacheElems keys are copied from global memory once into shared memory
-// (cp.async); longer ones are streamed through a ring in shared memory, twice. When the top digit's bin
+// whole); every index with key > T is written, and just enough with key == T. Rows (slices) up to
+// kCacheElems keys are copied from global memory once into shared memory (cp.async); longer ones are streamed through a ring in shared memory, twice. When the top digit's bin
 // holding T fits in the candidate space (the rest of shared memory; the usual case), one pass emits the
 // keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final pick run
 // over that list.
@@ -279,6 +279,17 @@ __device__ __forceinline__ void emit_in_order(const TopKParams& p, int64_t row, 
   }
 }
 
+// A radix pass whose chosen bin holds exactly the keys still to take (count == remaining; after two
+// digits the usual case on continuous data, the bin being 2^-13 of an octave wide) ends the selection:
+// every key >= the bin's lowest key `lowest`, with no ties to break, so the next pass is skipped. The
+// threshold becomes T = lowest - 1 with no key equal to it taken (lowest 0 has no such T: the passes go
+// on). Both kernels; counts and `remaining` are the row's, so a cluster decides alike.
+__device__ __forceinline__ bool bin_taken_whole(uint32_t lowest, int count, int remaining, uint32_t& T) {
+  if (count != remaining || lowest == 0u) return false;
+  T = lowest - 1u;
+  return true;
+}
+
 // pdl_wait() (launch_topk) and the row's window: the window first, through L2, when the caller said that
 // the kernel ahead does not write lengths or row starts (TopKParams::window_before_wait), so its round
 // trip overlaps that kernel's tail; else after the wait. The register kernel starts with it (H200,
@@ -383,15 +394,11 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
     __syncthreads();  // s_bin / s_above / the histograms are rewritten by the next pass
     return in_bin;
   };
-  // After pass 1: when its bin is taken whole (the usual case on continuous data, the bin being 2^-13 of
-  // an octave wide), the selection is every key >= the bin's lowest with no ties to break: prefix
-  // becomes that key less one, nothing equal to it is taken, and pass 2 is skipped. (Uniform over the
-  // cluster: in_bin is the row's count.)
-  auto bin_taken_whole = [&](int in_bin) {
-    if (in_bin != remaining || prefix == 0u) return false;
-    prefix -= 1u;
-    remaining = 0;
-    return true;
+  // After pass 1 (prefix: the bin's lowest key): pass 2 unless the bin is taken whole, then prefix is
+  // the threshold below it and no key equal to it is taken.
+  auto last_pass = [&](int in_bin, auto key_at, int count) {
+    if (bin_taken_whole(prefix, in_bin, remaining, prefix)) remaining = 0;
+    else radix_pass(2, count, key_at, false);
   };
   // The slice's keys after pass 0: from shared memory when cached, else read again. The passes below
   // are instantiated once per source (the `cached` test is hoisted out of every loop).
@@ -514,7 +521,8 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       });
       __syncthreads();
       const int nc = s_nc;
-      if (!bin_taken_whole(radix_pass(1, nc, [&](int i) { return cand_key[i]; }, false))) radix_pass(2, nc, [&](int i) { return cand_key[i]; }, false);
+      auto cand = [&](int i) { return cand_key[i]; };
+      last_pass(radix_pass(1, nc, cand, false), cand, nc);
       if (kDeterministic) {
         if (marks_fit) finish_by_marks(nc);
         else finish_in_order(slice_key);
@@ -534,7 +542,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
       return;
     }
     // Many keys share the top digit (heavy ties): passes 1-2 over the whole slice.
-    if (!bin_taken_whole(radix_pass(1, n, slice_key, false))) radix_pass(2, n, slice_key, false);
+    last_pass(radix_pass(1, n, slice_key, false), slice_key, n);
     // prefix is now the k-th largest key (or one less than the taken bin's lowest); `remaining` of the
     // elements equal to it are taken.
     if (kDeterministic) {
@@ -566,8 +574,8 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
 // registers.
 //
 // Three passes (the general kernel's digits: 11 + 11 + 10 bits from the top; the third skipped when the
-// second's bin is taken whole) histogram the keys still matching the digits chosen so far; 256 threads choose each bin from the CTA's histogram, or in a
-// cluster warp 0 of every CTA from every CTA's group sums and then the chosen group's bins
+// second's bin is taken whole) histogram the keys still matching the digits chosen so far; 256 threads
+// choose each bin from the CTA's histogram, or in a cluster warp 0 of every CTA from every CTA's group sums and then the chosen group's bins
 // (cluster_choose_bin), so all of them choose the same bin after one cluster barrier a pass. With the
 // threshold known, one block scan over per-thread counts (plus the counts of the cluster's earlier
 // CTAs) gives every selected key its output slot in position order: rows are deterministic by
@@ -717,9 +725,8 @@ __device__ __forceinline__ void group_sums(const int* local, int* sums) {
 }
 
 // Warp 0: the bin of the row's remaining-th largest key (counted from the top) from every CTA's counts
-// `local` and group sums `sums`, into s_choice. The caller
-// syncs the cluster before (every CTA's counts and sums complete) and the CTA after. kMaxCtas: the
-// widest cluster of this slice size (register_shape).
+// `local` and group sums `sums`, into s_choice. The caller syncs the cluster before (every CTA's counts
+// and sums complete) and the CTA after. kMaxCtas: the widest cluster of this slice size (register_shape).
 template <int kMaxCtas>
 __device__ __forceinline__ void cluster_choose_bin(const int* local, const int* sums, int ctas, int remaining, BinChoice* s_choice) {
   if (threadIdx.x >= 32) return;
@@ -832,11 +839,7 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
     if (d == 2) {  // T is the k-th largest key; `remaining` keys equal to it are taken, the first ones
       T = prefix;
       take_eq = static_cast<uint32_t>(remaining);
-    } else if (choice.count == remaining && prefix << low != 0u) {
-      // Every key of the bin is taken (after two digits the usual case on continuous data: the bin is
-      // 2^-13 of an octave wide): the selection is every key >= the bin's lowest, with no ties to break,
-      // whatever the order; the next pass is skipped.
-      T = (prefix << low) - 1u;
+    } else if (bin_taken_whole(prefix << low, choice.count, remaining, T)) {
       take_eq = 0;
       break;
     }
