@@ -1,7 +1,8 @@
 // One NSA decode step over L layers on one device, as a serving engine holds it: the fused metadata
-// copy to 3 draft backends, then per layer K store, paged MQA logits and top-k 2048, every output
-// preallocated. The pipeline suite times it (and its stages); the multi-GPU driver runs one per device.
-import { f32ToBf16, gatherK, IndexerKCache, MetadataSet, NsaIndexer, pagedMqaLogits, planAttention, prepareMetadataCopy, raggedMqaLogits, Stream, storeK, Tensor, topk, type Device } from '../../lib';
+// copy to 3 draft backends, then per layer K store and the decode selection (paged MQA logits + top-k
+// 2048 in one pagedMqaTopk call, as NsaIndexer runs it), every output preallocated. The pipeline suite
+// times it (and its stages, the logits and the top-k each alone); the multi-GPU driver runs one per device.
+import { f32ToBf16, gatherK, IndexerKCache, MetadataSet, NsaIndexer, pagedMqaLogits, pagedMqaTopk, planAttention, prepareMetadataCopy, raggedMqaLogits, Stream, storeK, Tensor, topk, type Device } from '../../lib';
 import { makeSet } from './metadata-copy';
 import { mqaInputs } from './mqa-logits';
 
@@ -18,6 +19,8 @@ export interface DecodeStep {
     store(l: number, s?: Stream): void;
     logits(l: number, s?: Stream): void;
     topk(l: number, s?: Stream): void;
+    /** logits + top-k in one pagedMqaTopk call (what the step runs). */
+    select(l: number, s?: Stream): void;
   };
   step(s?: Stream): void;
   dispose(): void;
@@ -57,6 +60,8 @@ export function decodeStep(device: Device, layers: number, nextN = 1): DecodeSte
     store: (l: number, s?: Stream) => storeK(perLayer[l].cache, kNew, slots, { stream: s }),
     logits: (l: number, s?: Stream) => pagedMqaLogits(perLayer[l].q, perLayer[l].cache, perLayer[l].w, perLayer[l].cl, perLayer[l].bt, { maxContextLen: len, out: perLayer[l].out, stream: s }),
     topk: (l: number, s?: Stream) => topk(perLayer[l].out, rowLens ?? perLayer[l].cl, { k: K, out: idx[l], stream: s }),
+    select: (l: number, s?: Stream) =>
+      pagedMqaTopk(perLayer[l].q, perLayer[l].cache, perLayer[l].w, perLayer[l].cl, perLayer[l].bt, { maxContextLen: len, k: K, logitsOut: perLayer[l].out, out: idx[l], stream: s }),
   };
   return {
     name: `B=${B} ctx=${len}${N > 1 ? ` next_n=${N}` : ''} H=64 p64 preshuffle, 3 draft dsts`,
@@ -68,8 +73,7 @@ export function decodeStep(device: Device, layers: number, nextN = 1): DecodeSte
       stages.metadata(s);
       for (let l = 0; l < L; l++) {
         stages.store(l, s);
-        stages.logits(l, s);
-        stages.topk(l, s);
+        stages.select(l, s);
       }
     },
     dispose() {
