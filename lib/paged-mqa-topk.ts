@@ -13,7 +13,7 @@ import { IndexerKCache } from './indexer-cache';
 import { pagedMqaLogits } from './mqa-logits';
 import { Stream } from './runtime';
 import { Tensor } from './tensor';
-import { checkedK, topkAfterLogits, TopKOptions } from './topk';
+import { checkedK, topk, topkAfterLogits, TopKOptions } from './topk';
 import { MqaPrecision } from './enums';
 
 export type PagedMqaTopkOutput = 'positions' | 'pageTable' | 'globalSlot';
@@ -67,7 +67,10 @@ export function pagedMqaTopk(
   checkHostLengths(contextLens);
   const logits = pagedMqaLogits(q, cache, weights, contextLens, blockTable, { maxContextLen: o.maxContextLen, precision: o.precision, out: o.logitsOut, stream: o.stream });
   try {
-    return topkAfterLogits(logits, contextLens, { ...select, nextN: N, out: o.out, stream: o.stream });
+    // The top-k may read contextLens ahead of its wait only right behind a logits kernel that ran (with
+    // maxContextLen 0 the logits op launches nothing, and the kernel ahead could be one writing them).
+    const selectTopk = o.maxContextLen > 0 ? topkAfterLogits : topk;
+    return selectTopk(logits, contextLens, { ...select, nextN: N, out: o.out, stream: o.stream });
   } finally {
     if (o.logitsOut === undefined) logits.dispose({ stream: o.stream });
   }
