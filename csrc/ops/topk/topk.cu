@@ -2,10 +2,10 @@
 // over order-preserving keys build shared-memory histograms of the elements still in the running,
 // narrowing to the exact k-th largest key T (the third pass is skipped when the second's bin is taken
 // whole); every index with key > T is written, and just enough with key == T. Rows (slices) up to
-// kCacheElems keys are copied from global memory once into shared memory (cp.async); longer ones are streamed through a ring in shared memory, twice. When the top digit's bin
-// holding T fits in the candidate space (the rest of shared memory; the usual case), one pass emits the
-// keys above that bin and compacts the bin into a candidate list, and passes 2-3 and the final pick run
-// over that list.
+// kCacheElems keys are copied from global memory once into shared memory (cp.async); longer ones are
+// streamed through a ring in shared memory, twice. When the top digit's bin holding T fits in the
+// candidate space (the rest of shared memory; the usual case), one pass emits the keys above that bin
+// and compacts the bin into a candidate list, and passes 2-3 and the final pick run over that list.
 //
 // Long rows are split over a thread-block cluster (sm_90) as wide as lets every cluster of the batch run
 // at once (cluster_size): each CTA of the cluster takes one slice of the row, and the CTAs add their
@@ -295,15 +295,13 @@ __device__ __forceinline__ bool bin_taken_whole(uint32_t lowest, int count, int 
 // trip overlaps that kernel's tail; else after the wait. The register kernel starts with it (H200,
 // pagedMqaTopk B=64 ctx=8192: 32.0 -> 31.6 us); the general kernel keeps the plain order (with it there,
 // 128 x 131072 measured +0.9 us without the flag set: its long rows do not notice 0.6 us anyway).
-struct TopKL2Load {
-  __device__ __forceinline__ int32_t operator()(const int32_t* a, int64_t i) const {
 #if defined(NSA_WITH_CUDA)
-    return __ldcg(a + i);
-#else
-    return a[i];
-#endif
-  }
+struct TopKL2Load {
+  __device__ __forceinline__ int32_t operator()(const int32_t* a, int64_t i) const { return __ldcg(a + i); }
 };
+#else
+using TopKL2Load = TopKPlainLoad;  // (HIP: pdl_wait() is a no-op, nothing to run ahead of)
+#endif
 __device__ __forceinline__ void wait_and_window(const TopKParams& p, int64_t row, int64_t& start, int64_t& len) {
   if (p.window_before_wait) {
     topk_window(p, row, start, len, TopKL2Load{});
@@ -575,8 +573,9 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const TopKParams p) {
 //
 // Three passes (the general kernel's digits: 11 + 11 + 10 bits from the top; the third skipped when the
 // second's bin is taken whole) histogram the keys still matching the digits chosen so far; 256 threads
-// choose each bin from the CTA's histogram, or in a cluster warp 0 of every CTA from every CTA's group sums and then the chosen group's bins
-// (cluster_choose_bin), so all of them choose the same bin after one cluster barrier a pass. With the
+// choose each bin from the CTA's histogram, or in a cluster warp 0 of every CTA from every CTA's group
+// sums and then the chosen group's bins (cluster_choose_bin), so all of them choose the same bin after
+// one cluster barrier a pass. With the
 // threshold known, one block scan over per-thread counts (plus the counts of the cluster's earlier
 // CTAs) gives every selected key its output slot in position order: rows are deterministic by
 // construction (the k largest under (value desc, position asc), ascending), at no extra cost.
@@ -1027,8 +1026,8 @@ int pow2_at_least(int64_t n) {
 // keys, on sm_90 while the batch's clusters all run at once: a cluster of 1024 x 8 slices, else of
 // 1024 x 16 (half the CTAs; H200, 1 x 131072: 20.1 -> 17.5 us, 4 x 65536: 17.6 -> 14.6, deterministic
 // at the same cost), else of 1024 x 32 (64 x 65536 as 64 pairs: 21.6 / 22.8 -> 20.9 / 20.9 us against
-// the general kernel's pairs, default / deterministic); bigger batches stream through the general kernel. NSA_TOPK_REGISTERS=0: never;
-// =short: rows of up to kRegMaxLen only; NSA_TOPK_REG_THREADS=256|512|1024 forces the short rows' block
+// the general kernel's pairs, default / deterministic); bigger batches stream through the general
+// kernel. NSA_TOPK_REGISTERS=0: never; =short: rows of up to kRegMaxLen only; NSA_TOPK_REG_THREADS=256|512|1024 forces the short rows' block
 // size (all for A/B).
 RegisterShape register_shape(const TopKParams& p, int device) {
   static const int mode = [] {  // 0 never, 1 short rows only, 2 all
