@@ -2,8 +2,21 @@
 import { IndexerKCache, KCacheLayout, type MqaPrecision, pagedMqaLogits, Stream, Tensor, type Device } from '../../lib';
 import { graphTime, hostTime } from '../timing';
 import { BenchContext, BenchResult, Suite, withFloor } from '../types';
+import { lcg32 } from './topk';
 
 const D = 128;
+
+const kPagePool = 8192;
+
+/** fp8 e4m3fn codes from the LCG, two per step (its top bytes): random sign, |value| < 16, no NaN code. */
+function fp8Codes(out: Uint8Array, next: () => number): void {
+  const code = (byte: number) => (byte & 0x80) | ((byte & 0x7f) % 0x58);  // 0x57: 2^3 x 1.875
+  for (let i = 0; i < out.length; i += 2) {
+    const r = next();
+    out[i] = code(r >>> 24);
+    if (i + 1 < out.length) out[i + 1] = code((r >>> 16) & 0xff);
+  }
+}
 
 /**
  * Inputs for one shape: fp8 K (no NaN codes), scales, q, weights, scattered block table. `lens` gives
@@ -14,18 +27,27 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   const lengths = lens ?? new Array<number>(B).fill(ctx);
   const numPages = lengths.reduce((a, l) => a + Math.ceil(l / P), 0);
   const pageBytes = P * (D + 4);
-  // One page worth of bytes repeated: generation in JS must stay cheap at 128 x 128k tokens.
-  const page = new Uint8Array(pageBytes);
-  for (let i = 0; i < P * D; i++) page[i] = (i * 37 + 11) & 0x7e;
-  new Float32Array(page.buffer, P * D, P).fill(0.75);
+  // Pages from a pool of up to kPagePool distinct ones (generation in JS stays cheap at 128 x 128k
+  // tokens): a batch of up to 8192 pages (B = 64 at ctx 8192) reads no page twice, so every row's logits
+  // are distinct values, as real ones are (one page repeated gave each row 8 distinct values, 1024 keys
+  // equal to the 2048th largest: a degenerate top-k).
+  const poolPages = Math.min(numPages, kPagePool);
+  const pool = new Uint8Array(poolPages * pageBytes);
+  const next = lcg32(0x6b5f + B * 31 + ctx);
+  for (let pg = 0; pg < poolPages; pg++) {
+    const at = pg * pageBytes;
+    fp8Codes(pool.subarray(at, at + P * D), next);
+    const scales = new Float32Array(pool.buffer, at + P * D, P);
+    for (let t = 0; t < P; t++) scales[t] = 0.5 + next() / 2 ** 33;  // [0.5, 1)
+  }
   const cacheHost = new Uint8Array(numPages * pageBytes);
-  for (let pg = 0; pg < numPages; pg++) cacheHost.set(page, pg * pageBytes);
+  for (let pg = 0; pg < numPages; pg++) cacheHost.set(pool.subarray((pg % poolPages) * pageBytes, (pg % poolPages + 1) * pageBytes), pg * pageBytes);
   const cache = new IndexerKCache(Tensor.from(cacheHost, [numPages, pageBytes], { dtype: 'uint8', device }), { pageSize: P, layout });
   const bt = new Int32Array(B * maxBlocks);
   for (let b = 0, next = 0; b < B; b++) for (let j = 0; j < Math.ceil(lengths[b] / P); j++) bt[b * maxBlocks + j] = (next++ * 7919) % numPages;
   const tokens = lengths.reduce((a, l) => a + l, 0);
   const q = new Uint8Array(B * N * H * D);
-  for (let i = 0; i < q.length; i++) q[i] = (i * 13 + 5) & 0x7e;
+  fp8Codes(q, next);
   return {
     cache,
     q: Tensor.from(q, [B, N, H, D], { dtype: 'float8_e4m3fn', device }),
