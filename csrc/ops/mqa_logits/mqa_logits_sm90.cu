@@ -899,6 +899,9 @@ void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int
     int per_sm = 0;
     NSA_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
     c.per_sm = std::max(per_sm, 1);
+    // Persistent: one wave of resident CTAs. Two or three waves of smaller slices (for the hardware to
+    // balance SMs that stream at different speeds) measured +4 us a wave (H100, B = 64 ctx 8192: 31.1 ->
+    // 35.4 -> 38.2): equal slices end together and every new CTA pays the start-up again.
     c.grid = sm_count(device) * c.per_sm;
     return c;
   });
