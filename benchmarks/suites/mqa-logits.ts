@@ -6,15 +6,23 @@ import { lcg32 } from './topk';
 
 const D = 128;
 
-const kPagePool = 8192;
+// Distinct K pages generated per shape. The block table walks pages at an odd stride (7919), so when the
+// pool size (a power of two) divides the page count, a row of up to kPagePool pages (131072 tokens at
+// P = 64) reads no pool page twice, and its logits are distinct but for chance equalities, as real ones are.
+const kPagePool = 2048;
 
-/** fp8 e4m3fn codes from the LCG, two per step (its top bytes): random sign, |value| < 16, no NaN code. */
-function fp8Codes(out: Uint8Array, next: () => number): void {
-  const code = (byte: number) => (byte & 0x80) | ((byte & 0x7f) % 0x58);  // 0x57: 2^3 x 1.875
-  for (let i = 0; i < out.length; i += 2) {
-    const r = next();
-    out[i] = code(r >>> 24);
-    if (i + 1 < out.length) out[i + 1] = code((r >>> 16) & 0xff);
+// fp8 e4m3fn code for a random byte: its sign, |value| < 16 (codes 0x00-0x57: 0x57 is 2^3 x 1.875), never
+// a NaN code.
+const FP8_CODE = Uint8Array.from({ length: 256 }, (_, b) => (b & 0x80) | ((b & 0x7f) % 0x58));
+
+/** Fills `out` with fp8 codes, four per step of a xorshift32 generator (every bit of it is random). */
+function fp8Codes(out: Uint8Array, seed: number): void {
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < out.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    for (let j = 0; j < 4 && i + j < out.length; j++) out[i + j] = FP8_CODE[(x >>> (8 * j)) & 0xff];
   }
 }
 
@@ -27,16 +35,15 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   const lengths = lens ?? new Array<number>(B).fill(ctx);
   const numPages = lengths.reduce((a, l) => a + Math.ceil(l / P), 0);
   const pageBytes = P * (D + 4);
-  // Pages from a pool of up to kPagePool distinct ones (generation in JS stays cheap at 128 x 128k
-  // tokens): a batch of up to 8192 pages (B = 64 at ctx 8192) reads no page twice, so every row's logits
-  // are distinct values, as real ones are (one page repeated gave each row 8 distinct values, 1024 keys
-  // equal to the 2048th largest: a degenerate top-k).
+  // One page repeated gave every row 8 distinct logits (1024 keys equal to the 2048th largest: a
+  // degenerate top-k in decode-step and the pipeline); now a pool of distinct pages (kPagePool).
   const poolPages = Math.min(numPages, kPagePool);
   const pool = new Uint8Array(poolPages * pageBytes);
-  const next = lcg32(0x6b5f + B * 31 + ctx);
+  const seed = 0x6b5f + B * 31 + ctx;
+  const next = lcg32(seed);
   for (let pg = 0; pg < poolPages; pg++) {
     const at = pg * pageBytes;
-    fp8Codes(pool.subarray(at, at + P * D), next);
+    fp8Codes(pool.subarray(at, at + P * D), seed * 7919 + pg);
     const scales = new Float32Array(pool.buffer, at + P * D, P);
     for (let t = 0; t < P; t++) scales[t] = 0.5 + next() / 2 ** 33;  // [0.5, 1)
   }
@@ -47,7 +54,7 @@ export function mqaInputs(device: Device, B: number, ctx: number, P: number, lay
   for (let b = 0, next = 0; b < B; b++) for (let j = 0; j < Math.ceil(lengths[b] / P); j++) bt[b * maxBlocks + j] = (next++ * 7919) % numPages;
   const tokens = lengths.reduce((a, l) => a + l, 0);
   const q = new Uint8Array(B * N * H * D);
-  fp8Codes(q, next);
+  fp8Codes(q, seed ^ 0x51ed);
   return {
     cache,
     q: Tensor.from(q, [B, N, H, D], { dtype: 'float8_e4m3fn', device }),
