@@ -49,7 +49,7 @@ export class IndexerKCache {
     const headDim = o.headDim ?? INDEXER_HEAD_DIM;
     if (!Number.isSafeInteger(numPages) || numPages < 0) fail('E_RANGE', 'numPages', numPages, 'a non-negative integer');
     if (!Number.isSafeInteger(pageSize) || !Number.isSafeInteger(headDim) || pageSize < 1 || headDim < 1)
-      fail('E_ARG', 'pageSize/headDim', `${pageSize}/${headDim}`, 'positive integers');
+      fail('E_ARG', 'pageSize/headDim', `${String(pageSize)}/${String(headDim)}`, 'positive integers');
     const t = Tensor.empty([numPages, pageSize * (headDim + 4)], { dtype: 'uint8', device: deviceName(deviceIndex(o.device ?? 'cpu')), stream: o.stream });
     try {
       return new IndexerKCache(t, { pageSize, layout: o.layout, headDim });

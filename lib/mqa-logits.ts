@@ -98,6 +98,7 @@ export function raggedMqaLogits(
   nativeOf(q, 'q');
   nativeOf(k, 'k');
   const compressed = o.compressed ?? false; // (checked natively: a boolean)
+  if (o.out !== undefined) nativeOf(o.out, 'out'); // a Tensor before its shape is read
   const width = (): number => {
     if (o.maxRowLength !== undefined) {
       if (!Number.isSafeInteger(o.maxRowLength) || o.maxRowLength < 1) fail('E_RANGE', 'maxRowLength', o.maxRowLength, 'a positive integer');

@@ -12,7 +12,7 @@ import { fail, oneOf, options } from './errors';
 import { IndexerKCache } from './indexer-cache';
 import { pagedMqaLogits } from './mqa-logits';
 import { Stream } from './runtime';
-import { Tensor } from './tensor';
+import { nativeOf, Tensor } from './tensor';
 import { checkedK, topk, topkAfterLogits, TopKOptions } from './topk';
 import { MqaPrecision } from './enums';
 
@@ -61,6 +61,7 @@ export function pagedMqaTopk(
 ): Tensor<'int32'> {
   if (!(cache instanceof IndexerKCache)) fail('E_ARG', 'cache', typeof cache, 'an IndexerKCache');
   const o = options(opts);
+  nativeOf(q, 'q'); // a Tensor before its shape is read
   const B = q.shape[0] ?? 0, N = q.shape[1] ?? 0;
   const select = selection(o, B, N, blockTable, cache.pageSize);
   checkOut(o.out, B * N, select.k!, q);

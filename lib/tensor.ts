@@ -301,7 +301,8 @@ export class Tensor<D extends DType = DType> {
   narrow(dim: number, start: number, length: number): Tensor<D> {
     this.check();
     const d = this.dim(dim);
-    if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > this.shape[d])
+    if (!Number.isInteger(start) || !Number.isInteger(length)) fail('E_ARG', 'narrow', `start ${String(start)}, length ${String(length)}`, 'integers');
+    if (start < 0 || length < 0 || start + length > this.shape[d])
       fail('E_RANGE', 'narrow', `[${start}, ${start + length})`, `a range within [0, ${this.shape[d]}) of dim ${d}`);
     const sh = [...this.shape];
     sh[d] = length;
@@ -311,6 +312,7 @@ export class Tensor<D extends DType = DType> {
   /** Elements [start, end) along `dim` (end defaults to the size). */
   slice(dim: number, start: number, end?: number): Tensor<D> {
     const d = this.dim(dim);
+    if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end))) fail('E_ARG', 'slice', `start ${String(start)}, end ${String(end)}`, 'integers');
     return this.narrow(d, start, (end ?? this.shape[d]) - start);
   }
 
@@ -326,6 +328,7 @@ export class Tensor<D extends DType = DType> {
   }
 
   private dim(dim: number): number {
+    if (typeof dim !== 'number') fail('E_ARG', 'dim', dim, 'an integer');
     const d = dim < 0 ? dim + this.shape.length : dim;
     if (!Number.isInteger(d) || d < 0 || d >= this.shape.length) fail('E_RANGE', 'dim', dim, `a dimension of a ${this.shape.length}-D tensor`);
     return d;

@@ -7,8 +7,10 @@ import {
   Graph,
   IndexerKCache,
   metadataCopy,
+  NsaError,
   NsaIndexer,
   pagedMqaLogits,
+  pagedMqaTopk,
   planAttention,
   prepareMetadataCopy,
   raggedMqaLogits,
@@ -20,7 +22,7 @@ import {
   type MetadataSet,
 } from '../lib';
 import { native } from '../lib/native';
-import { describeDevice, describeGpuOnly, expectNsaError, randFp8, Rng } from './helpers';
+import { describeDevice, describeGpuOnly, expectNsaError, ON_GPU, randFp8, Rng } from './helpers';
 
 const i32 = (v: number[], device: Device) => Tensor.from(Int32Array.from(v), [v.length], { device });
 
@@ -108,6 +110,18 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
     expectNsaError(() => new NsaIndexer(cache).run(null as never, { k, slotMapping: slots }), 'E_ARG', /plan/);
     expectNsaError(() => new IndexerKCache(Tensor.zeros([1, 8448], { dtype: 'uint8', device }), { pageSize: 2 ** 32 + 64 }), 'E_RANGE', /pageSize/);
     expectNsaError(() => storeK(cache, k, slots, { scaleFormat: 'e8m0' as never }), 'E_ARG', /scaleFormat: got e8m0, expected 'ue8m0' \| 'fp32'/);
+    // Found by a CPU fuzz of every op's arguments (session 12): shapes read before the type was checked,
+    // and error messages that interpolated a Symbol or did arithmetic on a BigInt.
+    const bt = Tensor.zeros([1, 1], { dtype: 'int32', device });
+    expectNsaError(() => pagedMqaTopk([] as never, cache, w, i32([1], device), bt, { maxContextLen: 8 }), 'E_ARG', /q: got object, expected a Tensor/);
+    const rq = Tensor.zeros([2, 64, 128], { dtype: 'float8_e4m3fn', device }), rk = Tensor.zeros([2, 128], { dtype: 'float8_e4m3fn', device });
+    const ragged = [rq, rk, Tensor.zeros([2], { device }), Tensor.zeros([2, 64], { device }), i32([0, 0], device), i32([1, 2], device)] as const;
+    expectNsaError(() => raggedMqaLogits(...ragged, { compressed: true, out: 0 as never }), 'E_ARG', /out: got number, expected a Tensor/);
+    expectNsaError(() => logits.narrow(Symbol('d') as never, 0, 1), 'E_ARG', /dim: got Symbol\(d\)/);
+    expectNsaError(() => logits.narrow(1, 1n as never, 2), 'E_ARG', /narrow: got start 1, length 2/);
+    expectNsaError(() => logits.slice(1, 0, 4n as never), 'E_ARG', /slice/);
+    expectNsaError(() => logits.select(0, Symbol('i') as never), 'E_ARG', /narrow: got start Symbol\(i\)/);
+    expectNsaError(() => IndexerKCache.alloc(2, { pageSize: Symbol('p') as never, device }), 'E_ARG', /pageSize\/headDim: got Symbol\(p\)\/128/);
   });
 
   test('metadata plans: dispose(), and no run after a tensor was disposed', () => {
@@ -206,5 +220,69 @@ describeGpuOnly('SPEC §0 robustness on the GPU: lifecycle', (device: Device) =>
   test('device allocations that cannot fit are E_RANGE', async () => {
     expectNsaError(() => Tensor.empty([2 ** 50], { dtype: 'uint8', device }), 'E_RANGE', /out of memory/);
     await stillWorks(device);
+  });
+});
+
+// Every argument and option of every op replaced, one at a time, by a value of the wrong kind: each call
+// returns or throws an NsaError, never a TypeError or RangeError from inside the library. (The checks are
+// TypeScript and the native argument reader, the same for every device: run on the CPU.) A getter that
+// throws is the caller's own error and propagates; it is not among the values.
+(ON_GPU ? describe.skip : describe)('SPEC §0 robustness: argument fuzz [cpu]', () => {
+  const device: Device = 'cpu';
+  const H = 64, D = 128, P = 64;
+  const t32 = (v: number[], shape = [v.length]) => Tensor.from(Int32Array.from(v), shape, { device });
+  const fp8 = (shape: number[]) => Tensor.from(new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(0x38), shape, { dtype: 'float8_e4m3fn', device });
+  const f32 = (shape: number[]) => Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i)), shape, { device });
+  const disposed = t32([1, 2]);
+  disposed.dispose();
+  const odd: Record<string, unknown> = {
+    undefined: undefined, null: null, zero: 0, negative: -1, fraction: 1.5, NaN: NaN, Infinity: Infinity, '2^53': 2 ** 53, string: 'x',
+    object: {}, array: [], true: true, symbol: Symbol('s'), bigint: 10n, function: () => 1, disposed, 'int32 [3]': t32([1, 2, 3]),
+    'float32 [2, 2]': f32([2, 2]), 'forged tensor': { shape: [1], dtype: 'int32', device: 'cpu', strides: [1] }, 'huge array': [2 ** 40, 2 ** 40],
+  };
+  /** An op as (valid arguments, call): its last argument is the options object. */
+  type Op = [unknown[], (a: unknown[]) => unknown];
+  const call = (f: unknown) => (a: unknown[]) => (f as (...x: unknown[]) => unknown)(...a);
+  const ops = (): Record<string, Op> => {
+    const cache = IndexerKCache.alloc(8, { pageSize: P, device });
+    const q = fp8([2, 1, H, D]), w = f32([2, H]), cl = t32([100, 200]), bt = t32([0, 1, 2, 3, 4, 5, 6, 7], [2, 4]);
+    const ragged = [fp8([8, H, D]), fp8([8, D]), f32([8]), f32([8, H]), t32(new Array(8).fill(0)), t32([1, 2, 3, 4, 5, 6, 7, 8])];
+    const logits = f32([4, 300]), lengths = t32([300, 10, 0, 250]);
+    const kBf16 = Tensor.from(new Uint16Array(4 * D).fill(0x3f80), [4, D], { dtype: 'bfloat16', device });
+    const slots = Tensor.from([0n, 1n, 2n, 3n], [4], { dtype: 'int64', device });
+    return {
+      pagedMqaLogits: [[q, cache, w, cl, bt, { maxContextLen: 256, precision: 'exact', clean: true, out: undefined, stream: undefined }], call(pagedMqaLogits)],
+      pagedMqaTopk: [[q, cache, w, cl, bt, { maxContextLen: 256, k: 16, deterministic: false, output: 'positions', pageTable: undefined, slotBlockTable: undefined, slotPageSize: undefined, precision: 'fast', logitsOut: undefined, out: undefined }], call(pagedMqaTopk)],
+      raggedMqaLogits: [[...ragged, { precision: 'exact', clean: false, out: undefined, compressed: false, maxRowLength: undefined }], call(raggedMqaLogits)],
+      'raggedMqaLogits compressed': [[...ragged, { compressed: true, maxRowLength: 8, out: undefined }], call(raggedMqaLogits)],
+      topk: [[logits, lengths, { k: 16, rowStarts: undefined, pageTable: undefined, blockTable: undefined, pageSize: undefined, cuSeqlensQ: undefined, nextN: undefined, deterministic: true, out: undefined }], call(topk)],
+      storeK: [[cache, kBf16, slots, { scaleFormat: 'fp32', checkBounds: true }], call(storeK)],
+      gatherK: [[cache, bt, t32([0, 100, 300]), { numTokens: 300, checkBounds: true, out: undefined }], call(gatherK)],
+      metadataCopy: [[metadataSet(device, 2, 4), [metadataSet(device, 2, 4)], { mode: 'decode', sizes: undefined, strategy: undefined }], call(metadataCopy)],
+      planAttention: [[{ mode: 'extend', seqLens: [100, 200], extendLens: [100, 50], prefixLens: [0, 150] }, {}], call(planAttention)],
+      'Tensor.narrow': [[1, 0, 2], (a) => logits.narrow(...(a as [number, number, number]))],
+      'Tensor.view': [[[8, 150]], (a) => logits.view(...(a as [number[]]))],
+    };
+  };
+
+  test('every argument and option of the wrong kind: an NsaError or a result', () => {
+    const escaped: string[] = [];
+    const attempt = (label: string, f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        if (!(e instanceof NsaError)) escaped.push(`${label}: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+      }
+    };
+    for (const [name, [args, run]] of Object.entries(ops())) {
+      attempt(`${name} (valid)`, () => run(args));
+      const last = args[args.length - 1];
+      const keys = last !== null && typeof last === 'object' && !Array.isArray(last) ? Object.keys(last) : [];
+      for (const [what, v] of Object.entries(odd)) {
+        for (let i = 0; i < args.length; i++) attempt(`${name} argument ${i} = ${what}`, () => run(args.map((a, j) => (j === i ? v : a))));
+        for (const key of keys) attempt(`${name} ${key} = ${what}`, () => run([...args.slice(0, -1), { ...(last as object), [key]: v }]));
+      }
+    }
+    expect(escaped).toEqual([]);
   });
 });
