@@ -173,6 +173,45 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
     expect(await viaViews.k.toTypedArray()).toEqual(await g.k.toTypedArray());
     await stillWorks(device);
   });
+
+  // Every index tensor of every op filled with hostile values (negative, INT32_MIN / MAX, just past the
+  // cache, the columns or the batch): host-side ones are refused with an NsaError, device-side ones give
+  // some result (SPEC §0: read as zeros, skipped, -1) and never fault the GPU (the last line proves it).
+  test('hostile index values in every index tensor: an NsaError or a result, never a fault', async () => {
+    const hostile = [-1, -(2 ** 31), 2 ** 31 - 1, 0, 255, 257, 65536];
+    const t = (v: number[], shape = [v.length]) => Tensor.from(Int32Array.from(v), shape, { device });
+    const H = 64, D = 128, S = 8;
+    const cache = IndexerKCache.alloc(8, { pageSize: 64, device });
+    const q = Tensor.zeros([2, 1, H, D], { dtype: 'float8_e4m3fn', device }), w = Tensor.zeros([2, H], { device });
+    const q2 = Tensor.zeros([2, 2, H, D], { dtype: 'float8_e4m3fn', device }), w2 = Tensor.zeros([4, H], { device });
+    const rag = [Tensor.zeros([S, H, D], { dtype: 'float8_e4m3fn', device }), Tensor.zeros([S, D], { dtype: 'float8_e4m3fn', device }), Tensor.zeros([S], { device }), Tensor.zeros([S, H], { device })] as const;
+    const logits = Tensor.from(Float32Array.from({ length: 4 * 300 }, (_, i) => Math.sin(i)), [4, 300], { device });
+    const bt = t([0, 1, 2, 3, 4, 5, 6, 7], [2, 4]);
+    const kBf16 = Tensor.zeros([2, D], { dtype: 'bfloat16', device });
+    const escaped: string[] = [];
+    const attempt = (label: string, f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        if (!(e instanceof NsaError)) escaped.push(`${label}: ${(e as Error)?.message}`);
+      }
+    };
+    for (const a of hostile)
+      for (const b of hostile) {
+        attempt(`paged contextLens ${a} ${b}`, () => pagedMqaLogits(q, cache, w, t([a, b]), bt, { maxContextLen: 256 }));
+        attempt(`paged 2-D contextLens ${a} ${b}`, () => pagedMqaTopk(q2, cache, w2, t([a, b, b, a], [2, 2]), bt, { maxContextLen: 256, k: 16 }));
+        attempt(`paged blockTable ${a} ${b}`, () => pagedMqaLogits(q, cache, w, t([200, 256]), t([a, 1, b, 3, 4, a, 6, b], [2, 4]), { maxContextLen: 256 }));
+        attempt(`ragged ks ${a} ke ${b}`, () => raggedMqaLogits(...rag, t(new Array(S).fill(a)), t(new Array(S).fill(b)), { compressed: true, maxRowLength: 8 }));
+        attempt(`topk lengths ${a} rowStarts ${b}`, () => topk(logits, t([a, a, b, b]), { k: 16, rowStarts: t([b, 0, a, 0]) }));
+        attempt(`topk blockTable ${a} ${b}`, () => topk(logits, t([300, 10, 0, 250]), { k: 16, blockTable: t([a, b, a, b, 1, 2, 3, 4], [2, 4]), pageSize: 64, cuSeqlensQ: t([0, 2, 4]) }));
+        attempt(`topk cuSeqlensQ ${a} ${b}`, () => topk(logits, t([300, 10, 0, 250]), { k: 16, blockTable: bt, pageSize: 64, cuSeqlensQ: t([0, a, b]) }));
+        attempt(`storeK slots ${a} ${b}`, () => storeK(cache, kBf16, Tensor.from([BigInt(a), BigInt(b)], [2], { dtype: 'int64', device })));
+        attempt(`gatherK cuSeqLens ${a} ${b}`, () => gatherK(cache, bt, t([0, a, b]), { numTokens: 64 }));
+        attempt(`gatherK blockTable ${a} ${b}`, () => gatherK(cache, t([a, 1, 2, 3, 4, 5, 6, b], [2, 4]), t([0, 100, 300])));
+      }
+    expect(escaped).toEqual([]);
+    await stillWorks(device);
+  });
 });
 
 describeGpuOnly('SPEC §0 robustness on the GPU: lifecycle', (device: Device) => {
