@@ -24,7 +24,23 @@ import {
 import { native } from '../lib/native';
 import { describeDevice, describeGpuOnly, expectNsaError, ON_GPU, randFp8, Rng } from './helpers';
 
-const i32 = (v: number[], device: Device) => Tensor.from(Int32Array.from(v), [v.length], { device });
+const i32 = (v: number[], device: Device, shape = [v.length]) => Tensor.from(Int32Array.from(v), shape, { device });
+
+/**
+ * For calls that must return or throw an NsaError: `attempt` runs one, `escaped` lists those that threw
+ * anything else (label: class: message).
+ */
+function escapeCollector(): { attempt: (label: string, f: () => unknown) => void; escaped: string[] } {
+  const escaped: string[] = [];
+  const attempt = (label: string, f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof NsaError)) escaped.push(`${label}: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+    }
+  };
+  return { attempt, escaped };
+}
 
 /** A small top-k whose answer is known: proves the process and its GPU context still work. */
 async function stillWorks(device: Device): Promise<void> {
@@ -179,7 +195,7 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
   // some result (SPEC §0: read as zeros, skipped, -1) and never fault the GPU (the last line proves it).
   test('hostile index values in every index tensor: an NsaError or a result, never a fault', async () => {
     const hostile = [-1, -(2 ** 31), 2 ** 31 - 1, 0, 255, 257, 65536];
-    const t = (v: number[], shape = [v.length]) => Tensor.from(Int32Array.from(v), shape, { device });
+    const t = (v: number[], shape = [v.length]) => i32(v, device, shape);
     const H = 64, D = 128, S = 8;
     const cache = IndexerKCache.alloc(8, { pageSize: 64, device });
     const q = Tensor.zeros([2, 1, H, D], { dtype: 'float8_e4m3fn', device }), w = Tensor.zeros([2, H], { device });
@@ -188,14 +204,7 @@ describeDevice('SPEC §0 robustness', (device: Device) => {
     const logits = Tensor.from(Float32Array.from({ length: 4 * 300 }, (_, i) => Math.sin(i)), [4, 300], { device });
     const bt = t([0, 1, 2, 3, 4, 5, 6, 7], [2, 4]);
     const kBf16 = Tensor.zeros([2, D], { dtype: 'bfloat16', device });
-    const escaped: string[] = [];
-    const attempt = (label: string, f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        if (!(e instanceof NsaError)) escaped.push(`${label}: ${(e as Error)?.message}`);
-      }
-    };
+    const { attempt, escaped } = escapeCollector();
     for (const a of hostile)
       for (const b of hostile) {
         attempt(`paged contextLens ${a} ${b}`, () => pagedMqaLogits(q, cache, w, t([a, b]), bt, { maxContextLen: 256 }));
@@ -269,7 +278,7 @@ describeGpuOnly('SPEC §0 robustness on the GPU: lifecycle', (device: Device) =>
 (ON_GPU ? describe.skip : describe)('SPEC §0 robustness: argument fuzz [cpu]', () => {
   const device: Device = 'cpu';
   const H = 64, D = 128, P = 64;
-  const t32 = (v: number[], shape = [v.length]) => Tensor.from(Int32Array.from(v), shape, { device });
+  const t32 = (v: number[], shape = [v.length]) => i32(v, device, shape);
   const fp8 = (shape: number[]) => Tensor.from(new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(0x38), shape, { dtype: 'float8_e4m3fn', device });
   const f32 = (shape: number[]) => Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i)), shape, { device });
   const disposed = t32([1, 2]);
@@ -305,14 +314,7 @@ describeGpuOnly('SPEC §0 robustness on the GPU: lifecycle', (device: Device) =>
   };
 
   test('every argument and option of the wrong kind: an NsaError or a result', () => {
-    const escaped: string[] = [];
-    const attempt = (label: string, f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        if (!(e instanceof NsaError)) escaped.push(`${label}: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-      }
-    };
+    const { attempt, escaped } = escapeCollector();
     for (const [name, [args, run]] of Object.entries(ops())) {
       attempt(`${name} (valid)`, () => run(args));
       const last = args[args.length - 1];
