@@ -141,24 +141,6 @@ __device__ __forceinline__ void bulk_copy_hint(void* dst, const void* src, uint3
                "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(policy)
                : "memory");
 }
-// Stores into this CTA's shared memory that the producer hands to the consumers (the request header,
-// zeros for a page outside the cache, a short tile's last scales) go through the async proxy, as the TMA
-// copies beside them do: st.async completes its bytes on the same mbarrier (counted in that phase's
-// expect_tx), so the consumers' wait orders them, and compute-sanitizer's racecheck, which does not
-// follow mbarriers for plain stores, sees no unordered store (plain stores here gave 280 624 reports).
-// A CTA launched without a cluster is a cluster of one: its shared::cta addresses are shared::cluster ones.
-__device__ __forceinline__ void st_async_v4(void* dst, uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint64_t* bar) {
-  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.b32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(smem_u32(dst)), "r"(a),
-               "r"(b), "r"(c), "r"(d), "r"(smem_u32(bar))
-               : "memory");
-}
-__device__ __forceinline__ void st_async_b32(void* dst, uint32_t v, uint64_t* bar) {
-  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];\n" ::"r"(smem_u32(dst)), "r"(v), "r"(smem_u32(bar))
-               : "memory");
-}
-__device__ __forceinline__ uint32_t lo32(int64_t v) { return static_cast<uint32_t>(v); }
-__device__ __forceinline__ uint32_t hi32(int64_t v) { return static_cast<uint32_t>(static_cast<uint64_t>(v) >> 32); }
-
 // A warp's lanes meet before lane 0 releases a buffer they all read (a K stage, the q slot) through an
 // mbarrier. A named barrier of one warp's count (the warp completes it alone; every warp uses the same
 // id) rather than __syncwarp: both order the lanes' reads before lane 0's arrive, but compute-sanitizer's
@@ -499,22 +481,25 @@ template <int kHeads>
 __device__ __forceinline__ void stage_request(const MqaLogitsParams& p, const Layout& L, const Ring& r, int b, int64_t first_tile,
                                               int64_t count) {
   const int rows = rows_per_request(p);
+  // Every row's range is read before any header store: stores through the generic header pointer may
+  // alias ks / ke for the compiler, so reads interleaved with them took one L2 round trip per row.
   int64_t begin[kMaxNextN], end[kMaxNextN];  // unrolled: registers
 #pragma unroll
   for (int n = 0; n < kMaxNextN; ++n) {
     begin[n] = end[n] = 0;
     if (n < rows) request_row_range(p, b, n, begin[n], end[n]);
   }
+#pragma unroll
+  for (int n = 0; n < kMaxNextN; ++n) {
+    r.hdr->begin[n] = begin[n];
+    r.hdr->end[n] = end[n];
+  }
+  r.hdr->b = b;
+  r.hdr->first_tile = static_cast<int32_t>(first_tile);
+  r.hdr->count = static_cast<int32_t>(count);
   const int present = p.ragged ? min(rows, p.batch - b * rows) : rows;
   const uint32_t qbytes = present * kHeads * kIndexerHeadDim, wbytes = present * kHeads * 4;
-  static_assert(sizeof(Header) == 80 && kMaxNextN == 4, "the header is five 16-byte stores");
-  mbar_arrive_tx(r.qfull, qbytes + wbytes + sizeof(Header));
-  Header* h = r.hdr;
-  st_async_v4(&h->begin[0], lo32(begin[0]), hi32(begin[0]), lo32(begin[1]), hi32(begin[1]), r.qfull);
-  st_async_v4(&h->begin[2], lo32(begin[2]), hi32(begin[2]), lo32(begin[3]), hi32(begin[3]), r.qfull);
-  st_async_v4(&h->end[0], lo32(end[0]), hi32(end[0]), lo32(end[1]), hi32(end[1]), r.qfull);
-  st_async_v4(&h->end[2], lo32(end[2]), hi32(end[2]), lo32(end[3]), hi32(end[3]), r.qfull);
-  st_async_v4(&h->b, static_cast<uint32_t>(b), static_cast<uint32_t>(first_tile), static_cast<uint32_t>(count), 0, r.qfull);
+  mbar_arrive_tx(r.qfull, qbytes + wbytes);  // release: the header stores above come first
   bulk_copy(r.qstage, p.q + int64_t(b) * L.qbytes, qbytes, r.qfull);
   bulk_copy(r.qstage + L.qbytes, p.weights + int64_t(b) * rows * kHeads, wbytes, r.qfull);
 }
@@ -554,15 +539,15 @@ __device__ __forceinline__ void fill_paged_tile(const MqaLogitsParams& p, uint8_
     page[j] = pi < w.needed ? e : -2;  // -2: past the context, rows never written out
     if (page[j] >= 0) {
       bytes += static_cast<uint32_t>(page_bytes);
-    } else if (page[j] == -1) {  // zeros, as the reference reads a page outside the cache (16-byte stores)
-      bytes += static_cast<uint32_t>(page_bytes);
-      uint8_t* k = st + j * p.page_size * kIndexerHeadDim;
-      for (int c = lane; c < p.page_size * kIndexerHeadDim / 16; c += 32) st_async_v4(k + 16 * c, 0, 0, 0, 0, full);
-      uint8_t* sc = st + kStageK + j * p.page_size * 4;
-      for (int c = lane; c < p.page_size / 4; c += 32) st_async_v4(sc + 16 * c, 0, 0, 0, 0, full);
+    } else if (page[j] == -1) {  // zeros, as the reference reads a page outside the cache
+      uint4* k = reinterpret_cast<uint4*>(st + j * p.page_size * kIndexerHeadDim);
+      for (int c = lane; c < p.page_size * kIndexerHeadDim / 16; c += 32) k[c] = make_uint4(0, 0, 0, 0);
+      float* sc = reinterpret_cast<float*>(st + kStageK) + j * p.page_size;
+      for (int c = lane; c < p.page_size; c += 32) sc[c] = 0.f;
     }
   }
-  if (lane == 0) {  // (the lanes' zeros may complete before this expect_tx: the phase still waits for lane 0's arrival)
+  __syncwarp();
+  if (lane == 0) {
     mbar_arrive_tx(full, bytes);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
@@ -577,15 +562,17 @@ __device__ __forceinline__ void fill_paged_tile(const MqaLogitsParams& p, uint8_
 
 // One ragged tile (K rows [64 tile, 64 tile + 64) of the contiguous k) into stage `st`, laid out as a
 // plain page of 64. The last tile of k may be short: its K bytes are whole 128-byte rows, and of its
-// scales the TMA copies whole 16 bytes, the lanes the last rows % 4 (st.async, on the same mbarrier).
+// scales the TMA copies whole 16 bytes, the lanes the last rows % 4.
 __device__ __forceinline__ void fill_ragged_tile(const MqaLogitsParams& p, uint8_t* st, uint64_t* full, int64_t tile, int lane,
                                                  uint64_t policy) {
   const int64_t row0 = tile * kMqaTile;
   const int rows = static_cast<int>(min(int64_t(kMqaTile), p.num_kv - row0));
   const int bulk_scales = rows & ~3;
-  if (lane < (rows & 3)) st_async_b32(st + kStageK + 4 * (bulk_scales + lane), __float_as_uint(p.k_scale[row0 + bulk_scales + lane]), full);
+  if (lane < (rows & 3)) reinterpret_cast<float*>(st + kStageK)[bulk_scales + lane] = p.k_scale[row0 + bulk_scales + lane];
+  if (rows & 3) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // before a later TMA write of the same bytes
+  __syncwarp();
   if (lane == 0) {
-    mbar_arrive_tx(full, rows * kIndexerHeadDim + rows * 4);  // (bulk_scales by TMA, the rest by the lanes' st.async)
+    mbar_arrive_tx(full, rows * kIndexerHeadDim + bulk_scales * 4);
     bulk_copy_hint(st, p.k + row0 * kIndexerHeadDim, rows * kIndexerHeadDim, full, policy);
     if (bulk_scales > 0) bulk_copy_hint(st + kStageK, p.k_scale + row0, bulk_scales * 4, full, policy);
   }
