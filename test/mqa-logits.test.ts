@@ -3,7 +3,7 @@
 // first; valid positions must match within 1e-5 of the magnitude of their summands (the same op with
 // |weights|: heads with mixed-sign weights can cancel, so the result itself is no scale), invalid ones
 // must keep their poison bytes (or be -inf with clean).
-import { fp8E4M3ToF32, IndexerKCache, KCacheLayout, type MqaPrecision, pagedMqaLogits, raggedMqaLogits, Tensor, topk, type Device } from '../lib';
+import { captureGraph, fp8E4M3ToF32, IndexerKCache, KCacheLayout, type MqaPrecision, pagedMqaLogits, raggedMqaLogits, Stream, Tensor, topk, type Device } from '../lib';
 import { describeDevice, expectNsaError, kcacheOffset, ON_GPU, randFp8, Rng } from './helpers';
 // Math functions by local name: inside jest's vm context a global lookup per call made hot reference
 // loops ~20x slower than in plain node (Math.fround 11 s vs 0.5 s for 3e7 calls).
@@ -207,6 +207,39 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
         const worst = compare(c, run(c, device, false, poison), run(c, 'cpu', false, zeros), run(withAbsWeights(c), 'cpu', false, zeros), poison, false);
         expect(worst).toBeLessThanOrEqual(1e-5);
       }
+    });
+
+    // A call captured in a graph and replayed with new q each time writes every valid position of every
+    // replay (per-call state in a kernel, e.g. a work counter, must be reset for the next replay).
+    test('captured in a graph and replayed 4 times with new q: every replay writes every valid position', async () => {
+      const c = makeCase(rng, 64, 'preshuffle', 1, 64, Array.from({ length: 64 }, (_, i) => (i % 9 === 4 ? rng.int(1, 64) : rng.int(500, 3000))));
+      const stream = Stream.create(device);
+      const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout });
+      const q = Tensor.from(c.q, [c.B, 1, c.H, D], { dtype: 'float8_e4m3fn', device });
+      const w = Tensor.from(c.w, [c.B, c.H], { device });
+      const cl = Tensor.from(c.cl, [c.B], { device }), bt = Tensor.from(c.bt, [c.B, c.maxBlocks], { device });
+      const out = Tensor.empty([c.B, c.maxLen], { device });
+      const call = () => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: c.maxLen, out, stream });
+      const check = async (x: Case) => {
+        const zeros = new Float32Array(c.B * c.maxLen);
+        await stream.synchronized();
+        compare(x, out.toTypedArraySync(), run(x, 'cpu', false, zeros), run(withAbsWeights(x), 'cpu', false, zeros), poisonHost, false);
+      };
+      let poisonHost = new Float32Array(0);
+      const repoison = () => {
+        poisonHost = Float32Array.from({ length: c.B * c.maxLen }, () => rng.normal() * 1e6);
+        out.copyFrom(Tensor.from(poisonHost, [c.B, c.maxLen], { device }), { stream });
+      };
+      const graph = captureGraph(stream, call);
+      for (let replay = 0; replay < 4; replay++) {
+        const x = { ...c, q: randFp8(rng, c.B * c.H * D) };
+        q.copyFrom(Tensor.from(x.q, [c.B, 1, c.H, D], { dtype: 'float8_e4m3fn', device }), { stream });
+        repoison();
+        graph.replay(stream);
+        await check(x);
+      }
+      graph.dispose();
+      stream.dispose();
     });
   }
 
