@@ -94,17 +94,20 @@ function withMagnitudes(c: Case): Case {
   return { ...c, cache, q: c.q.map((b) => b & 0x7f), w: c.w.map(Math.abs) };
 }
 
-function run(c: Case, device: Device, clean: boolean, poison: Float32Array, precision: MqaPrecision = 'exact'): Float32Array {
-  const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout });
-  const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device });
-  pagedMqaLogits(
+/** The case's inputs as tensors on `device`, in pagedMqaLogits' argument order. */
+function inputsOf(c: Case, device: Device) {
+  return [
     Tensor.from(c.q, [c.B, c.N, c.H, D], { dtype: 'float8_e4m3fn', device }),
-    cache,
+    new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout }),
     Tensor.from(c.w, [c.B * c.N, c.H], { device }),
     Tensor.from(c.cl, c.cl2d ? [c.B, c.N] : [c.B], { device }),
     Tensor.from(c.bt, [c.B, c.maxBlocks], { device }),
-    { maxContextLen: c.maxLen, clean, out, precision },
-  );
+  ] as const;
+}
+
+function run(c: Case, device: Device, clean: boolean, poison: Float32Array, precision: MqaPrecision = 'exact'): Float32Array {
+  const out = Tensor.from(poison, [c.B * c.N, c.maxLen], { device });
+  pagedMqaLogits(...inputsOf(c, device), { maxContextLen: c.maxLen, clean, out, precision });
   return out.toTypedArraySync();
 }
 
@@ -214,29 +217,18 @@ describeDevice('SPEC §3a paged MQA logits', (device) => {
     test('captured in a graph and replayed 4 times with new q: every replay writes every valid position', async () => {
       const c = makeCase(rng, 64, 'preshuffle', 1, 64, Array.from({ length: 64 }, (_, i) => (i % 9 === 4 ? rng.int(1, 64) : rng.int(500, 3000))));
       const stream = Stream.create(device);
-      const cache = new IndexerKCache(Tensor.from(c.cache, [c.numPages, c.P * (D + 4)], { dtype: 'uint8', device }), { pageSize: c.P, layout: c.layout });
-      const q = Tensor.from(c.q, [c.B, 1, c.H, D], { dtype: 'float8_e4m3fn', device });
-      const w = Tensor.from(c.w, [c.B, c.H], { device });
-      const cl = Tensor.from(c.cl, [c.B], { device }), bt = Tensor.from(c.bt, [c.B, c.maxBlocks], { device });
+      const inputs = inputsOf(c, device), q = inputs[0];
       const out = Tensor.empty([c.B, c.maxLen], { device });
-      const call = () => pagedMqaLogits(q, cache, w, cl, bt, { maxContextLen: c.maxLen, out, stream });
-      const check = async (x: Case) => {
-        const zeros = new Float32Array(c.B * c.maxLen);
-        await stream.synchronized();
-        compare(x, out.toTypedArraySync(), run(x, 'cpu', false, zeros), run(withAbsWeights(x), 'cpu', false, zeros), poisonHost, false);
-      };
-      let poisonHost = new Float32Array(0);
-      const repoison = () => {
-        poisonHost = Float32Array.from({ length: c.B * c.maxLen }, () => rng.normal() * 1e6);
-        out.copyFrom(Tensor.from(poisonHost, [c.B, c.maxLen], { device }), { stream });
-      };
-      const graph = captureGraph(stream, call);
+      const graph = captureGraph(stream, () => pagedMqaLogits(...inputs, { maxContextLen: c.maxLen, out, stream }));
+      const zeros = new Float32Array(c.B * c.maxLen);
       for (let replay = 0; replay < 4; replay++) {
         const x = { ...c, q: randFp8(rng, c.B * c.H * D) };
-        q.copyFrom(Tensor.from(x.q, [c.B, 1, c.H, D], { dtype: 'float8_e4m3fn', device }), { stream });
-        repoison();
+        const poison = Float32Array.from({ length: c.B * c.maxLen }, () => rng.normal() * 1e6);
+        q.copyFrom(Tensor.from(x.q, q.shape, { dtype: 'float8_e4m3fn', device }), { stream });
+        out.copyFrom(Tensor.from(poison, out.shape, { device }), { stream });
         graph.replay(stream);
-        await check(x);
+        await stream.synchronized();
+        compare(x, out.toTypedArraySync(), run(x, 'cpu', false, zeros), run(withAbsWeights(x), 'cpu', false, zeros), poison, false);
       }
       graph.dispose();
       stream.dispose();
