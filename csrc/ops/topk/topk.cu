@@ -787,7 +787,9 @@ __global__ void __launch_bounds__(kBlock, 1024 / kBlock) topk_registers_kernel(c
 #endif
   NSA_TOPK_MARK(0);
   const int ctas = kCluster ? cluster_ctas() : 1, rank = kCluster ? cluster_rank() : 0;
-  const int64_t row = blockIdx.x / ctas;
+  // Rows are taken last to first: the GPU starts CTAs in index order, and in a causal prefill later rows
+  // are longer, so the longest start first and the short (or trivial) ones fill the last wave.
+  const int64_t row = p.rows - 1 - blockIdx.x / ctas;
   int64_t start, len;
   wait_and_window(p, row, start, len);  // (no global access before it)
   int32_t* out = p.out + row * p.k;
