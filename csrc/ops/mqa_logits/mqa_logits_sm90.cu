@@ -691,12 +691,35 @@ __device__ __forceinline__ void load_tile(const uint8_t* st, int warp, int lane,
   if (lane == 0) mbar_arrive(empty_bar);  // the warp's part of the stage is in registers: refill it once all are
 }
 
+// One query row's wgmmas over the tile (kSteps k-steps into d) as one commit group, not waited for.
+template <int kHeads, bool kFp8, int kSteps>
+__device__ __forceinline__ void issue_row(float (&d)[kHeads / 8][4], const uint32_t (&a)[kSteps][4], uint64_t desc) {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");  // d was last read by ordinary instructions
+#pragma unroll
+  for (int ks = 0; ks < kSteps; ++ks) wgmma_rs<kHeads, kFp8>(d, a[ks], desc + uint64_t(ks * 16), ks);
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+// Waits for the row's wgmmas, then pins d after the wait: its reads may not be scheduled before it (the
+// wgmma writes d asynchronously; the compiler does not know).
+template <int kHeads>
+__device__ __forceinline__ void wait_row(float (&d)[kHeads / 8][4]) {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#pragma unroll
+  for (int j = 0; j < kHeads / 8; ++j) asm volatile("" : "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])::"memory");
+}
+
 // Scores of one tile for every query row of the request: wgmma over the tile's 128 dims, then relu *
 // weight summed over heads (two shuffles), written where the row's valid range allows. The A fragments
 // come from the thread's fp8 words w[ks][r] (dims phi(ks, tig, 0..3) of token row0 + 8r): exact
 // converts them to f16 once per tile (k16 step ks: {w[ks][0], w[ks][1]} as f16 pairs); fast feeds them
 // as they are (k32 step kk: w[2kk][0], w[2kk][1], w[2kk+1][0], w[2kk+1][1]).
-template <int kHeads, bool kFp8>
+// kRows: 1 for requests of one query row (next_n 1), which then run straight-line (no row loop: its
+// control and per-row addressing were ~20 of the ~134 instructions a row-tile, ncu, and the B = 64 ctx
+// 8192 decode logits measured 0.7 us faster without them, H100); 0 for a loop over rows_per_request
+// rows. (Unrolled loops of a constant 2..4 rows spilled 1.2 KB a thread in exact at the 96 registers of
+// four warpgroups per SM; one CTA of three warpgroups per SM at 128 registers, with row n + 1's wgmmas
+// in flight during row n's sum, ran 10-25 % slower at N = 2..4 and in prefill, H100.)
+template <int kHeads, bool kFp8, int kRows>
 __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring& r, const uint32_t (&w)[8][2], uint64_t desc0, int b,
                                            int64_t pos0, float sc0, float sc1, int lane, int64_t (*s_rows)[2]) {
   constexpr int kSteps = kFp8 ? 4 : 8;
@@ -711,28 +734,26 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
       fp8x4_to_f16x2x2(w[ks][1], a[ks][1], a[ks][3]);
     }
   }
-  const int tig = lane & 3, rows = rows_per_request(p);
+  const int tig = lane & 3;
   const int64_t pos = tig == 0 ? pos0 : pos0 + 8;  // the token whose score this lane writes (tig < 2)
   // Row n's output element for `pos`: out_pos + n * out_stride, less the row's begin when compressed
   // (mqa_out_col), one pointer step per row instead of the row's address from b, n and the stride.
+  const int rows = kRows > 0 ? kRows : rows_per_request(p);
   float* out_pos = p.out + int64_t(b) * rows * p.out_stride + pos;
   for (int n = 0; n < rows; ++n, out_pos += p.out_stride) {
-    float acc[kHeads / 8][4];
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) wgmma_rs<kHeads, kFp8>(acc, a[ks], desc0 + n * kRowDesc + uint64_t(ks * 16), ks);
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    // acc[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum (fused multiply-adds into
+    float d[kHeads / 8][4];
+    issue_row<kHeads, kFp8, kSteps>(d, a, desc0 + n * kRowDesc);
+    wait_row<kHeads>(d);
+    // d[j] = D[row0 | row0 + 8][heads 8j + 2tig + {0,1}]: relu, weight, sum (fused multiply-adds into
     // four partial sums: H / 4 dependent steps each); then over tig.
     float s0a = 0.f, s0b = 0.f, s1a = 0.f, s1b = 0.f;
 #pragma unroll
     for (int j = 0; j < kHeads / 8; ++j) {
       const float2 wv = *reinterpret_cast<const float2*>(r.wsm + n * kHeads + 8 * j + 2 * tig);
-      s0a = fmaf(wv.x, fmaxf(acc[j][0], 0.f), s0a);
-      s0b = fmaf(wv.y, fmaxf(acc[j][1], 0.f), s0b);
-      s1a = fmaf(wv.x, fmaxf(acc[j][2], 0.f), s1a);
-      s1b = fmaf(wv.y, fmaxf(acc[j][3], 0.f), s1b);
+      s0a = fmaf(wv.x, fmaxf(d[j][0], 0.f), s0a);
+      s0b = fmaf(wv.y, fmaxf(d[j][1], 0.f), s0b);
+      s1a = fmaf(wv.x, fmaxf(d[j][2], 0.f), s1a);
+      s1b = fmaf(wv.y, fmaxf(d[j][3], 0.f), s1b);
     }
     // Token row0's sum ends in lane tig 0, row0 + 8's in tig 1: each of a pair sends the other the
     // partial it does not keep, then the pairs (tig, tig ^ 2) add theirs.
@@ -748,7 +769,7 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
 // With kGroups warpgroups, warpgroup g takes the CTA's tiles g, g + kGroups, ... (every warpgroup takes
 // every request's q): a CTA that holds a large Q operand (next_n 4 exact: 64 KB) and so runs alone on
 // its SM still keeps several wgmma streams in flight, as four CTAs of one warpgroup do at next_n 1.
-template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8, int kRows>
 __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, int64_t my_tiles, int tid,
                                         int warp, int lane, int64_t (*s_rows)[2], uint64_t* s_t) {
   const int group = warp / 4, wq = warp % 4;  // warpgroup, and warp within it
@@ -768,7 +789,7 @@ __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& 
         uint32_t w[8][2];
         float sc0, sc1;
         load_tile<kShuffled>(r.stage0 + stage * kStageBytes, wq, lane, &r.empty[stage], w, sc0, sc1);
-        score_tile<kHeads, kFp8>(p, r, w, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
+        score_tile<kHeads, kFp8, kRows>(p, r, w, desc0, b, (first_tile + c) * kMqaTile + row0, sc0, sc1, lane, s_rows);
       }
       if (++stage == stages) {
         stage = 0;
@@ -793,7 +814,9 @@ __device__ __forceinline__ void clean_invalid(const MqaLogitsParams& p, int tid)
 
 #endif  // NSA_SM90_KERNEL
 
-template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
+// kRows: 1 for requests of one query row (next_n 1), 0 for any (score_tile). A kernel of its own for one
+// row: the two consumer loops in one kernel spilled 32-92 bytes a thread at its 96 registers.
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8, int kRows>
 __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_sm90_kernel(const MqaLogitsParams p, const int stages, const int ctas_per_sm) {
 #if defined(NSA_SM90_KERNEL)
   extern __shared__ __align__(128) uint8_t smem[];
@@ -825,7 +848,7 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
   MQA_TRACE(if (tid == 0) s_t[1] = trace_now();)
 
   if (warp == kProducerWarp) produce<kHeads>(p, L, ring, stages, slice, lane, s_t);
-  else consume<kHeads, kShuffled, kGroups, kFp8>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
+  else consume<kHeads, kShuffled, kGroups, kFp8, kRows>(p, L, ring, stages, slice.tiles, tid, warp, lane, s_rows, s_t);
   if (p.clean) clean_invalid(p, tid);
   MQA_TRACE({
     __syncthreads();
@@ -877,12 +900,12 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
 }
 
 // The Hopper kernel with kGroups consumer warpgroups (see use_sm90 for when it runs).
-template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8, int kRows>
 void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int stages) {
   struct Config {
     int grid = 0, per_sm = 1;
   };
-  auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled, kGroups, kFp8>;
+  auto kernel = sm90::mqa_logits_sm90_kernel<kHeads, kShuffled, kGroups, kFp8, kRows>;
   constexpr int kThreads = sm90::threads_of(kGroups);
   const int rows = sm90::rows_per_request(p);
   const int smem = sm90::layout(stages, rows, kHeads, kFp8).total;
@@ -910,15 +933,21 @@ void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int
   NSA_LAUNCH_CHECK("mqa_logits_sm90_kernel");
 }
 
+template <int kHeads, bool kShuffled, int kGroups, bool kFp8>
+void launch_sm90_rows(const MqaLogitsParams& p, int device, gpuStream_t s, int stages) {
+  if (sm90::rows_per_request(p) == 1) launch_sm90_groups<kHeads, kShuffled, kGroups, kFp8, 1>(p, device, s, stages);
+  else launch_sm90_groups<kHeads, kShuffled, kGroups, kFp8, 0>(p, device, s, stages);
+}
+
 template <int kHeads, bool kShuffled, bool kFp8>
 void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   static PerDevice<Sm90Shape> shapes;  // per (device, rows per request)
   const int rows = sm90::rows_per_request(p);
   const Sm90Shape& c = shapes.get(device, rows, [&] { return sm90_shape(device, rows, kHeads, kFp8); });
   switch (c.groups) {
-    case 4: return launch_sm90_groups<kHeads, kShuffled, 4, kFp8>(p, device, s, c.stages);
-    case 2: return launch_sm90_groups<kHeads, kShuffled, 2, kFp8>(p, device, s, c.stages);
-    default: return launch_sm90_groups<kHeads, kShuffled, 1, kFp8>(p, device, s, c.stages);
+    case 4: return launch_sm90_rows<kHeads, kShuffled, 4, kFp8>(p, device, s, c.stages);
+    case 2: return launch_sm90_rows<kHeads, kShuffled, 2, kFp8>(p, device, s, c.stages);
+    default: return launch_sm90_rows<kHeads, kShuffled, 1, kFp8>(p, device, s, c.stages);
   }
 }
 
