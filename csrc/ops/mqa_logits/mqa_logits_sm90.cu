@@ -713,12 +713,12 @@ __device__ __forceinline__ void wait_row(float (&d)[kHeads / 8][4]) {
 // come from the thread's fp8 words w[ks][r] (dims phi(ks, tig, 0..3) of token row0 + 8r): exact
 // converts them to f16 once per tile (k16 step ks: {w[ks][0], w[ks][1]} as f16 pairs); fast feeds them
 // as they are (k32 step kk: w[2kk][0], w[2kk][1], w[2kk+1][0], w[2kk+1][1]).
-// kRows: 1 for requests of one query row (next_n 1), which then run straight-line (no row loop: its
-// control and per-row addressing were ~20 of the ~134 instructions a row-tile, ncu, and the B = 64 ctx
-// 8192 decode logits measured 0.7 us faster without them, H100); 0 for a loop over rows_per_request
-// rows. (Unrolled loops of a constant 2..4 rows spilled 1.2 KB a thread in exact at the 96 registers of
-// four warpgroups per SM; one CTA of three warpgroups per SM at 128 registers, with row n + 1's wgmmas
-// in flight during row n's sum, ran 10-25 % slower at N = 2..4 and in prefill, H100.)
+// kRows: 1 for requests of one query row (next_n 1), which then run straight-line: no row loop, whose
+// state had spilled 16 bytes a thread inside the tile loop of the H = 64 exact kernel (B = 64 ctx 8192
+// exact 31.0 -> 30.2 us, H100; fast, which did not spill, unchanged). 0: a loop over rows_per_request
+// rows. (Constant counts of 2..4 unrolled the rows and spilled up to 1.3 KB a thread at the 96 registers
+// of four warpgroups per SM; one CTA of three warpgroups per SM at 128 registers, with row n + 1's
+// wgmmas in flight during row n's sum, ran 10-25 % slower at N = 2..4 and in prefill, H100.)
 template <int kHeads, bool kFp8, int kRows>
 __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring& r, const uint32_t (&w)[8][2], uint64_t desc0, int b,
                                            int64_t pos0, float sc0, float sc1, int lane, int64_t (*s_rows)[2]) {
