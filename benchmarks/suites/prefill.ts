@@ -11,8 +11,8 @@ import { lcg32, uniformLogits } from './topk';
 
 const D = 128, H = 64;
 
-/** Inputs of one causal chunk: S queries after Skv - S prefix tokens. */
-function causalChunk(device: Device, S: number, Skv: number) {
+/** Inputs of one causal chunk: S queries after Skv - S prefix tokens (also probes/ncu_cases.js). */
+export function causalChunk(device: Device, S: number, Skv: number) {
   const bytes = (n: number, seed: number) => {
     const a = new Uint8Array(n);
     const next = lcg32(seed);
