@@ -44,7 +44,7 @@ export const prefillSuite: Suite = {
     const stream = gpu ? Stream.create(ctx.device) : undefined;
     const time = (fn: () => void, heavy: boolean) =>
       gpu ? graphTime(stream!, fn, { callsPerGraph: heavy ? 1 : 3, iters: heavy ? 3 : 5, repeats: heavy ? 3 : 5 }) : hostTime(fn, { iters: 1, repeats: 3, warmup: 1 });
-    const shapes: [number, number][] = gpu ? (ctx.quick ? [[2048, 2048]] : [[2048, 2048], [4096, 4096], [8192, 8192], [4096, 65536]]) : [[256, 256]];
+    const shapes: [number, number][] = gpu ? (ctx.quick ? [[2048, 2048], [8192, 8192]] : [[2048, 2048], [4096, 4096], [8192, 8192], [4096, 65536]]) : [[256, 256]];
     for (const [S, Skv] of shapes) {
       const c = causalChunk(ctx.device, S, Skv);
       try {
