@@ -29,6 +29,7 @@
 // Which physical dims a thread holds per k-step (phi) depends on the page layout so that the K loads
 // are bank-conflict free; the Q operand is written with the same phi, so the products pair up.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
@@ -882,11 +883,16 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
     const char* e = std::getenv("NSA_MQA_GROUPS");
     return e != nullptr && e[0] == '1';
   }();
+  static const int max_ctas = [] {  // NSA_MQA_CTAS=1|2: at most that many CTAs a SM (A/B of shapes)
+    const char* e = std::getenv("NSA_MQA_CTAS");
+    return e != nullptr && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 4;
+  }();
   int smem_sm = 0;
   NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   Sm90Shape c;
   for (int ctas : {4, 3, 2, 1}) {
     if (ctas == 3 && !one_group) continue;  // 4 warpgroups do not split over 3 CTAs
+    if (ctas > max_ctas) continue;
     const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
     const int stages = std::min(8, (budget - sm90::layout(0, rows, heads, fp8).total) / sm90::kStageBytes);
     if (stages >= 3 || ctas == 1) {
@@ -926,6 +932,9 @@ void launch_sm90_groups(const MqaLogitsParams& p, int device, gpuStream_t s, int
     // balance SMs that stream at different speeds) measured +4 us a wave (H100, B = 64 ctx 8192: 31.1 ->
     // 35.4 -> 38.2): equal slices end together and every new CTA pays the start-up again.
     c.grid = sm_count(device) * c.per_sm;
+    if (std::getenv("NSA_MQA_VERBOSE") != nullptr)  // the shape a call runs at (diagnostics)
+      std::fprintf(stderr, "mqa_logits sm90: H %d fp8 %d rows %d groups %d stages %d smem %d regs %d CTAs/SM %d\n", kHeads, int(kFp8), rows, kGroups,
+                   stages, smem, attr.numRegs, per_sm);
     return c;
   });
   // Programmatic dependent launch (gpu/pdl.h): the launch latency hides under the previous kernel's tail.
