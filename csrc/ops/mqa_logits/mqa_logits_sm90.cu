@@ -869,12 +869,20 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 
 }  // namespace sm90
 
-// Shared memory decides the shape of a CTA: the most CTAs per SM of 4, 2, 1 (registers are bounded for
-// 4) that still leave each one >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8;
-// then as many consumer warpgroups per CTA as make 4 per SM (4 rows at H = 64, exact, hold a 64 KB Q
-// operand and fit one CTA per SM: one warpgroup there ran every row's wgmma + epilogue back to back,
-// 3.9x the time of one row). NSA_MQA_GROUPS=1 keeps one warpgroup per CTA and allows 3 CTAs per SM (the
-// shapes before, for A/B benchmarks).
+// Shared memory decides the shape of a CTA: the most CTAs per SM of 2 and 1 that still leave each one
+// >= 3 stages (>= 12 tiles, ~100 KB in flight per SM), stages capped at 8; then as many consumer
+// warpgroups per CTA as make 4 per SM (4 rows at H = 64, exact, hold a 64 KB Q operand and fit one CTA
+// per SM: one warpgroup there ran every row's wgmma + epilogue back to back, 3.9x the time of one row).
+// Two CTAs of two warpgroups beat four of one where both fit (one-row requests; H100, same call:
+// B = 64 ctx 8192 exact 30.2 -> 28.8 us, B = 1 ctx 65536 8.1 -> 7.4, decode step fused 38.2 -> 36.3,
+// uneven 13.6 -> 13.8; fast N = 1 and rows >= 2 unchanged): a CTA's two warpgroups share one deeper
+// ring (7-8 stages instead of 3-4) and one q conversion per request. One CTA of four warpgroups was
+// slower (30.2 -> 41.1, ragged S = 8192 fast 785 -> 837). Registers: a SM's register file is four
+// files of 16384, one per scheduler, and a warp's registers come from its scheduler's file, so a
+// scheduler's warps share 512 registers a thread: 4 warpgroups + the producer warp put 5 warps on one
+// scheduler, 96 registers each at most, whatever the CTA split (measured: 17 warps at 104 do not launch).
+// NSA_MQA_GROUPS=1 keeps one warpgroup per CTA and allows 3 or 4 CTAs per SM (the shapes before, for
+// A/B benchmarks); NSA_MQA_CTAS=1 caps CTAs per SM at one (A/B).
 struct Sm90Shape {
   int stages = 0, ctas = 1, groups = 1;
 };
@@ -883,16 +891,16 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
     const char* e = std::getenv("NSA_MQA_GROUPS");
     return e != nullptr && e[0] == '1';
   }();
-  static const int max_ctas = [] {  // NSA_MQA_CTAS=1|2: at most that many CTAs a SM (A/B of shapes)
+  static const int max_ctas = [] {  // NSA_MQA_CTAS=1: one CTA a SM (A/B of shapes)
     const char* e = std::getenv("NSA_MQA_CTAS");
-    return e != nullptr && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 4;
+    return e != nullptr && e[0] == '1' ? 1 : 2;
   }();
   int smem_sm = 0;
   NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   Sm90Shape c;
   for (int ctas : {4, 3, 2, 1}) {
     if (ctas == 3 && !one_group) continue;  // 4 warpgroups do not split over 3 CTAs
-    if (ctas > max_ctas) continue;
+    if (ctas > max_ctas && !one_group) continue;
     const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
     const int stages = std::min(8, (budget - sm90::layout(0, rows, heads, fp8).total) / sm90::kStageBytes);
     if (stages >= 3 || ctas == 1) {
