@@ -11,8 +11,8 @@
 // over the tiles their [ks, ke) ranges touch; each tile is read and converted once for all its rows.
 // At B=64 x 8192 the middle of the kernel streams K at the DRAM floor; what is left is start-up (the
 // chain context_lens -> block table -> first page) and the spread of SM finish times, so the start-up
-// path is kept free of barriers, local memory and 64-bit division. One CTA = a producer warp + 1, 2 or
-// 4 consumer warpgroups:
+// path is kept free of barriers, local memory and 64-bit division. One CTA = a producer warp + 2 or 4
+// consumer warpgroups (two or one CTAs a SM, sm90_shape):
 //  - producer: per tile, TMA bulk copies of its K bytes and scales (paged: one pair per page,
 //    evict-first in L2 as they are read once per call; ragged: rows of the contiguous k) into a ring
 //    of `stages` shared-memory stages (mbarrier full/empty pairs); at each new request, one bulk copy
@@ -768,8 +768,8 @@ __device__ __forceinline__ void score_tile(const MqaLogitsParams& p, const Ring&
 
 // Consumer warpgroups: K is the wgmma A operand from registers, Q the B operand in shared memory.
 // With kGroups warpgroups, warpgroup g takes the CTA's tiles g, g + kGroups, ... (every warpgroup takes
-// every request's q): a CTA that holds a large Q operand (next_n 4 exact: 64 KB) and so runs alone on
-// its SM still keeps several wgmma streams in flight, as four CTAs of one warpgroup do at next_n 1.
+// every request's q): a SM keeps four wgmma streams in flight whether it runs two CTAs or one (a CTA that
+// holds a large Q operand, next_n 4 exact: 64 KB, runs alone on its SM).
 template <int kHeads, bool kShuffled, int kGroups, bool kFp8, int kRows>
 __device__ __forceinline__ void consume(const MqaLogitsParams& p, const Layout& L, const Ring& r, int stages, int64_t my_tiles, int tid,
                                         int warp, int lane, int64_t (*s_rows)[2], uint64_t* s_t) {
@@ -881,16 +881,12 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 // files of 16384, one per scheduler, and a warp's registers come from its scheduler's file, so a
 // scheduler's warps share 512 registers a thread: 4 warpgroups + the producer warp put 5 warps on one
 // scheduler, 96 registers each at most, whatever the CTA split (measured: 17 warps at 104 do not launch).
-// NSA_MQA_GROUPS=1 keeps one warpgroup per CTA and allows 3 or 4 CTAs per SM (the shapes before, for
-// A/B benchmarks); NSA_MQA_CTAS=1 caps CTAs per SM at one (A/B).
+// (Four CTAs of one warpgroup, the shape before, are gone with their kernels: RESULTS session 16 has
+// the A/B.) NSA_MQA_CTAS=1 caps CTAs per SM at one (A/B).
 struct Sm90Shape {
   int stages = 0, ctas = 1, groups = 1;
 };
 Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
-  static const bool one_group = [] {
-    const char* e = std::getenv("NSA_MQA_GROUPS");
-    return e != nullptr && e[0] == '1';
-  }();
   static const int max_ctas = [] {  // NSA_MQA_CTAS=1: one CTA a SM (A/B of shapes)
     const char* e = std::getenv("NSA_MQA_CTAS");
     return e != nullptr && e[0] == '1' ? 1 : 2;
@@ -898,9 +894,8 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
   int smem_sm = 0;
   NSA_GPU_CHECK(cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   Sm90Shape c;
-  for (int ctas : {4, 3, 2, 1}) {
-    if (ctas == 3 && !one_group) continue;  // 4 warpgroups do not split over 3 CTAs
-    if (ctas > max_ctas && !one_group) continue;
+  for (int ctas : {2, 1}) {
+    if (ctas > max_ctas) continue;
     const int budget = smem_sm / ctas - 1024 - 256;  // per-CTA reservation + static shared memory
     const int stages = std::min(8, (budget - sm90::layout(0, rows, heads, fp8).total) / sm90::kStageBytes);
     if (stages >= 3 || ctas == 1) {
@@ -909,7 +904,7 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
       break;
     }
   }
-  c.groups = one_group ? 1 : 4 / c.ctas;
+  c.groups = 4 / c.ctas;
   return c;
 }
 
@@ -963,8 +958,7 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   const Sm90Shape& c = shapes.get(device, rows, [&] { return sm90_shape(device, rows, kHeads, kFp8); });
   switch (c.groups) {
     case 4: return launch_sm90_rows<kHeads, kShuffled, 4, kFp8>(p, device, s, c.stages);
-    case 2: return launch_sm90_rows<kHeads, kShuffled, 2, kFp8>(p, device, s, c.stages);
-    default: return launch_sm90_rows<kHeads, kShuffled, 1, kFp8>(p, device, s, c.stages);
+    default: return launch_sm90_rows<kHeads, kShuffled, 2, kFp8>(p, device, s, c.stages);
   }
 }
 
