@@ -884,7 +884,7 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 // (Four CTAs of one warpgroup, the shape before, are gone with their kernels: RESULTS session 16 has
 // the A/B.) NSA_MQA_CTAS=1 caps CTAs per SM at one (A/B).
 struct Sm90Shape {
-  int stages = 0, ctas = 1, groups = 1;
+  int stages = 0, ctas = 1, groups = 4;  // groups = 4 / ctas (sm90_shape)
 };
 Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
   static const int max_ctas = [] {  // NSA_MQA_CTAS=1: one CTA a SM (A/B of shapes)
