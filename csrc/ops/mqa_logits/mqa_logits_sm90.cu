@@ -884,7 +884,8 @@ __global__ void __launch_bounds__(threads_of(kGroups), 4 / kGroups) mqa_logits_s
 // (Four CTAs of one warpgroup, the shape before, are gone with their kernels: RESULTS session 16 has
 // the A/B.) NSA_MQA_CTAS=1 caps CTAs per SM at one (A/B).
 struct Sm90Shape {
-  int stages = 0, ctas = 1, groups = 4;  // groups = 4 / ctas (sm90_shape)
+  int stages = 0, ctas = 1;                 // CTAs a SM: two or one
+  int groups() const { return 4 / ctas; }  // consumer warpgroups a CTA: four a SM either way
 };
 Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
   static const int max_ctas = [] {  // NSA_MQA_CTAS=1: one CTA a SM (A/B of shapes)
@@ -904,7 +905,6 @@ Sm90Shape sm90_shape(int device, int rows, int heads, bool fp8) {
       break;
     }
   }
-  c.groups = 4 / c.ctas;
   return c;
 }
 
@@ -956,7 +956,7 @@ void launch_sm90(const MqaLogitsParams& p, int device, gpuStream_t s) {
   static PerDevice<Sm90Shape> shapes;  // per (device, rows per request)
   const int rows = sm90::rows_per_request(p);
   const Sm90Shape& c = shapes.get(device, rows, [&] { return sm90_shape(device, rows, kHeads, kFp8); });
-  switch (c.groups) {
+  switch (c.groups()) {
     case 4: return launch_sm90_rows<kHeads, kShuffled, 4, kFp8>(p, device, s, c.stages);
     default: return launch_sm90_rows<kHeads, kShuffled, 2, kFp8>(p, device, s, c.stages);
   }
