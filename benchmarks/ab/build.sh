@@ -11,29 +11,31 @@ root=$(git rev-parse --show-toplevel)
 cd "$root"
 name=${1:?usage: build.sh NAME [REF]}
 ref=${2:-}
-mkdir -p .ab "$(git rev-parse --git-common-dir)/info"
-grep -qxF '/.ab/' "$(git rev-parse --git-common-dir)/info/exclude" 2>/dev/null || echo '/.ab/' >> "$(git rev-parse --git-common-dir)/info/exclude"
+mkdir -p .ab  # (git-ignored)
 rm -rf ".ab/$name-dist"
-if [ -z "$ref" ] && [ -n "${NSA_AB_CMAKE_ARGS:-}" ]; then
-  echo "build.sh: building this tree with $NSA_AB_CMAKE_ARGS for ${NSA_CUDA_ARCHS:-90a-real}" >&2
-  # shellcheck disable=SC2086  # (the arguments are words)
-  NSA_CUDA_ARCHS=${NSA_CUDA_ARCHS:-90a-real} npx cmake-js build --out "build-ab-$name" $NSA_AB_CMAKE_ARGS > "/tmp/nsa-ab-$name.log" 2>&1 \
+# cmake_build DIR OUT: the addon of the tree at DIR into DIR/OUT (sm_90a unless NSA_CUDA_ARCHS says)
+cmake_build() {
+  echo "build.sh: building $1 into $2 for ${NSA_CUDA_ARCHS:-90a-real} ${NSA_AB_CMAKE_ARGS:-}" >&2
+  # shellcheck disable=SC2086  # (NSA_AB_CMAKE_ARGS: words)
+  (cd "$1" && NSA_CUDA_ARCHS=${NSA_CUDA_ARCHS:-90a-real} npx cmake-js build --out "$2" ${NSA_AB_CMAKE_ARGS:-} > "/tmp/nsa-ab-$name.log" 2>&1) \
     || { tail -30 "/tmp/nsa-ab-$name.log"; exit 1; }
-  src=build-ab-$name/Release/nsa_kernels.node
-  cp -r dist ".ab/$name-dist"
-elif [ -z "$ref" ]; then
-  [ -s build/Release/nsa_kernels.node ] && [ -d dist ] || { echo "build.sh: no build/Release or dist here: npm run build first" >&2; exit 1; }
-  src=build/Release/nsa_kernels.node
+}
+if [ -z "$ref" ]; then
+  [ -d dist ] || { echo "build.sh: no dist here: npm run build first" >&2; exit 1; }
+  if [ -n "${NSA_AB_CMAKE_ARGS:-}" ]; then
+    cmake_build "$root" "build-ab-$name"
+    src=build-ab-$name/Release/nsa_kernels.node
+  else
+    [ -s build/Release/nsa_kernels.node ] || { echo "build.sh: no build/Release here: npm run build first" >&2; exit 1; }
+    src=build/Release/nsa_kernels.node
+  fi
   cp -r dist ".ab/$name-dist"
 else
   wt=$(mktemp -d /tmp/nsa-ab-XXXX)
   git worktree add -q --detach "$wt" "$ref"
   trap 'git worktree remove --force "$wt"' EXIT
   ln -s "$root/node_modules" "$wt/node_modules"
-  echo "build.sh: building $ref ($(git rev-parse --short "$ref")) for ${NSA_CUDA_ARCHS:-90a-real}" >&2
-  # shellcheck disable=SC2086
-  (cd "$wt" && NSA_CUDA_ARCHS=${NSA_CUDA_ARCHS:-90a-real} npx cmake-js build --out build ${NSA_AB_CMAKE_ARGS:-} > "$wt/build.log" 2>&1) \
-    || { tail -30 "$wt/build.log"; exit 1; }
+  cmake_build "$wt" build
   (cd "$wt" && npx tsc -p tsconfig.build.json --outDir "$root/.ab/$name-dist")
   src=$wt/build/Release/nsa_kernels.node
 fi

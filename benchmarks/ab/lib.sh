@@ -17,18 +17,23 @@ ab_info() {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv > "$OUT/gpu.txt" 2>&1
   cat "$OUT/gpu.txt"
 }
-# ab_bench VARIANT ROUND BUILD SUITE...: nsa-bench of BUILD's addon and benchmarks; a variant is a build
-# plus the environment the caller sets (e.g. NSA_TOPK_CANDIDATES=0 ab_bench cand0 1 plan topk).
+# ab_nsa_bench BUILD SECONDS NAME [SUITE...]: `nsa-bench run` of BUILD's addon and benchmarks into
+# $OUT/NAME.json and .log, cut to SECONDS (and the time left)
+ab_nsa_bench() {
+  local build=$1 limit=$2 name=$3; shift 3
+  NSA_ADDON_PATH=$(ab_addon "$build") timeout "$(ab_limit "$limit")" node ".ab/$build-dist/benchmarks/cli.js" run "$@" \
+    --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
+}
+# ab_bench VARIANT ROUND BUILD SUITE...: a variant is a build plus the environment the caller sets
+# (e.g. NSA_TOPK_CANDIDATES=0 ab_bench cand0 1 plan topk)
 ab_bench() {
   local v=$1 r=$2 build=$3; shift 3
-  NSA_ADDON_PATH=$(ab_addon "$build") timeout "$(ab_limit 60)" node ".ab/$build-dist/benchmarks/cli.js" run "$@" \
-    --json "$OUT/bench-$v-$r.json" > "$OUT/bench-$v-$r.log" 2>&1 || echo "bench $v round $r: rc=$?"
+  ab_nsa_bench "$build" 60 "bench-$v-$r" "$@" || echo "bench $v round $r: rc=$?"
 }
 # ab_default BUILD: the whole default set (what benchmarks/results/h100-latest.json holds)
 ab_default() {
   local t0; t0=$(date +%s)
-  NSA_ADDON_PATH=$(ab_addon "$1") timeout "$(ab_limit 90)" node ".ab/$1-dist/benchmarks/cli.js" run \
-    --json "$OUT/default-$1.json" > "$OUT/default-$1.log" 2>&1
+  ab_nsa_bench "$1" 90 "default-$1"
   echo "default set ($1): rc=$? $(( $(date +%s) - t0 )) s"
 }
 # ab_jest BUILD [PATTERN]: the gpu jest project (this checkout's tests) against BUILD's addon
